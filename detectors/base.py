@@ -1,0 +1,121 @@
+"""The Detector contract: scikit-learn shaped, PyOD's score direction (higher = more anomalous)."""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+ArrayLike = pd.DataFrame | NDArray[Any]
+
+
+class NotFittedError(RuntimeError):
+    """Raised when a detector is used before ``fit``."""
+
+
+class BaseDetector(ABC):
+    """Base of every fraudlens detector.
+
+    Parameters are ``__init__`` keywords stored unchanged and validated in ``fit``; fitted
+    state ends in ``_``. ``score_samples`` returns one score per row, **higher means more
+    anomalous**. ``decision_scores_`` holds the training scores; ``threshold_`` and
+    ``labels_`` follow PyOD (``contamination`` quantile) for compatibility only: the decision
+    threshold belongs to the scoring policy.
+    """
+
+    #: True for detectors that learn from labels (``fit`` needs ``y``).
+    supervised: bool = False
+
+    contamination: float = 0.1
+
+    # -- parameters (sklearn's get_params / set_params / clone) ------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {name!r}; expected one of {sorted(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def clone(self) -> Self:
+        """An unfitted copy with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitting and scoring -----------------------------------------------------------------
+    @abstractmethod
+    def fit(self, X: ArrayLike, y: NDArray[Any] | None = None) -> Self:
+        """Learn from ``X`` (and ``y`` for supervised detectors); returns ``self``."""
+
+    @abstractmethod
+    def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
+        """One score per row of ``X``; higher means more anomalous."""
+
+    def _set_training_outputs(self, scores: NDArray[np.float64]) -> None:
+        """Set ``decision_scores_``, ``threshold_`` and ``labels_`` from training scores."""
+        self.decision_scores_ = np.asarray(scores, dtype=np.float64)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    # -- column handling ---------------------------------------------------------------------
+    def _validate_fit_input(self, X: ArrayLike) -> NDArray[np.float64]:
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            arr = np.asarray(X, dtype=np.float64)
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        if arr.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+        if arr.shape[0] < 2:
+            raise ValueError(f"X must have at least 2 rows to fit, got {arr.shape[0]}")
+        self.n_features_in_ = arr.shape[1]
+        return arr
+
+    def _validate_score_input(self, X: ArrayLike) -> NDArray[np.float64]:
+        check_is_fitted(self)
+        if isinstance(X, pd.DataFrame):
+            names = getattr(self, "feature_names_in_", None)
+            if names is not None:
+                missing = [c for c in names if c not in X.columns]
+                if missing:
+                    raise ValueError(f"X is missing fitted columns {missing}")
+                X = X.loc[:, list(names)]
+            arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            arr = np.asarray(X, dtype=np.float64)
+            if arr.ndim == 1:
+                arr = arr.reshape(1, -1)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X must have {self.n_features_in_} columns in the fitted order, got shape {arr.shape}"
+            )
+        return arr
+
+
+def check_is_fitted(detector: BaseDetector) -> None:
+    """Raise :class:`NotFittedError` unless ``detector`` has been fitted."""
+    if not hasattr(detector, "n_features_in_"):
+        raise NotFittedError(f"{type(detector).__name__} is not fitted yet; call fit(X) first")

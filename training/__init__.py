@@ -1,0 +1,1 @@
+"""fraudlens training package."""
