@@ -1,0 +1,260 @@
+"""Claim features: pure functions of one claim and statistics fitted at training."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from fraudlens.spec import Claim, RecordSpec
+
+#: Household sizes above this share one norm bucket.
+HOUSEHOLD_CAP = 6
+#: Categories seen fewer times than this at training fold into "other".
+MIN_CATEGORY_COUNT = 20
+#: A category column with more distinct values than this is frequency-encoded, not one-hot.
+MAX_ONE_HOT = 12
+
+_DESCRIPTIONS = {
+    "amount_log": "log of the claimed amount",
+    "amount_ratio_program": "amount relative to the program's median amount",
+    "amount_ratio_household": "amount relative to the median for the program and household size",
+    "amount_to_income": "amount relative to declared monthly income",
+    "income_log": "log of declared income",
+    "hour": "hour of submission (UTC)",
+    "weekday": "day of week of submission (0 = Monday)",
+    "is_weekend": "submitted on a weekend",
+    "is_night": "submitted between 22:00 and 06:00 UTC",
+    "month": "month of submission",
+}
+
+
+class ClaimFeatures:
+    """Claim features from a record spec, with norms fitted on training claims.
+
+    Protected attributes, identity values and labels never enter. The same arithmetic serves a
+    frame (:meth:`transform`) and one claim (:meth:`transform_claim`), so both give identical
+    values.
+
+    >>> import pandas as pd
+    >>> from fraudlens.spec import RecordSpec
+    >>> spec = RecordSpec.default()
+    >>> X = pd.DataFrame({"program": ["housing"] * 3, "amount": [100.0, 200.0, 300.0],
+    ...     "submitted_at": pd.to_datetime(["2025-01-01T10:00Z"] * 3), "household_size": [1.0, 1.0, 2.0],
+    ...     "declared_income": [12000.0] * 3, "channel": ["online"] * 3, "region": ["north"] * 3})
+    >>> f = ClaimFeatures(spec).fit(X)
+    >>> float(f.transform(X)["amount_ratio_program"].iloc[2])
+    1.5
+    """
+
+    def __init__(self, spec: RecordSpec) -> None:
+        self.spec = spec
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame) -> Self:
+        s = self.spec
+        program = frame[s.program.column].astype("string").fillna("")
+        amount = frame[s.amount.column].astype("float64")
+        self.global_median_ = float(np.nanmedian(amount)) or 1.0
+        self.program_median_ = {
+            str(k): float(v) for k, v in amount.groupby(program).median().items() if v > 0
+        }
+        self.household_median_: dict[str, float] = {}
+        if "household_size" in s.numeric:
+            bucket = _household_bucket(frame["household_size"].to_numpy(dtype=np.float64, na_value=np.nan))
+            keys = program + "|" + pd.Series(bucket, index=frame.index).astype("string")
+            self.household_median_ = {
+                str(k): float(v) for k, v in amount.groupby(keys).median().items() if v > 0
+            }
+        self.numeric_median_ = {
+            c: float(np.nanmedian(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)))
+            if frame[c].notna().any()
+            else 0.0
+            for c in s.numeric
+            if c in frame.columns
+        }
+        self.categories_: dict[str, list[str]] = {}
+        self.frequencies_: dict[str, dict[str, float]] = {}
+        cat_cols = [s.program.column, *s.categorical]
+        for c in cat_cols:
+            values = frame[c].astype("string").fillna("(missing)") if c in frame.columns else None
+            if values is None:
+                continue
+            counts = values.value_counts()
+            if len(counts) <= MAX_ONE_HOT or c == s.program.column:
+                keep = [str(k) for k, n in counts.items() if n >= MIN_CATEGORY_COUNT or c == s.program.column]
+                self.categories_[c] = sorted(keep)
+            else:
+                self.frequencies_[c] = {str(k): float(n) / len(values) for k, n in counts.items()}
+        self.feature_names_ = self._names()
+        return self
+
+    def _names(self) -> list[str]:
+        s = self.spec
+        names = ["amount_log", "amount_ratio_program"]
+        if "household_size" in s.numeric:
+            names.append("amount_ratio_household")
+        if "declared_income" in s.numeric:
+            names += ["amount_to_income", "income_log"]
+        names += [c for c in s.numeric if c != "declared_income"]
+        names += ["hour", "weekday", "is_weekend", "is_night", "month"]
+        for c, cats in self.categories_.items():
+            names += [f"{c}={v}" for v in cats]
+        names += [f"{c}_frequency" for c in self.frequencies_]
+        return names
+
+    def describe(self, name: str) -> str:
+        """A short human description of a feature, for reasons and documentation."""
+        if name in _DESCRIPTIONS:
+            return _DESCRIPTIONS[name]
+        if "=" in name:
+            col, val = name.split("=", 1)
+            return f"{col.replace('_', ' ')} is {val}"
+        if name.endswith("_frequency"):
+            return f"how common the claim's {name[: -len('_frequency')].replace('_', ' ')} is"
+        return name.replace("_", " ")
+
+    # -- transforming ------------------------------------------------------------------------
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Features for every row of a validated frame (columns in :attr:`feature_names_`)."""
+        s = self.spec
+        ts = frame[s.timestamp_column]
+        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = pd.to_datetime(ts, utc=True)
+        cols: dict[str, NDArray[Any]] = {
+            "__hour": ts.dt.hour.to_numpy(dtype=np.float64),
+            "__weekday": ts.dt.weekday.to_numpy(dtype=np.float64),
+            "__month": ts.dt.month.to_numpy(dtype=np.float64),
+            s.amount.column: frame[s.amount.column].to_numpy(dtype=np.float64, na_value=np.nan),
+        }
+        for c in s.numeric:
+            cols[c] = (
+                frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                if c in frame.columns
+                else np.full(len(frame), np.nan)
+            )
+        for c in [s.program.column, *s.categorical]:
+            cols[c] = (
+                frame[c].astype("string").fillna("(missing)").to_numpy(dtype=object)
+                if c in frame.columns
+                else np.full(len(frame), "(missing)", dtype=object)
+            )
+        return pd.DataFrame(self._compute(cols, len(frame)), columns=self.feature_names_, index=frame.index)
+
+    def transform_claim(self, claim: Claim) -> NDArray[np.float64]:
+        """Features of one claim as a (1, n_features) array, equal to :meth:`transform`'s row."""
+        s = self.spec
+        ts = pd.Timestamp(claim.timestamp).tz_convert("UTC")
+        cols: dict[str, NDArray[Any]] = {
+            "__hour": np.array([ts.hour], dtype=np.float64),
+            "__weekday": np.array([ts.weekday()], dtype=np.float64),
+            "__month": np.array([ts.month], dtype=np.float64),
+            s.amount.column: np.array([claim.amount], dtype=np.float64),
+        }
+        for c in s.numeric:
+            v = claim.numeric.get(c)
+            cols[c] = np.array([np.nan if v is None else v], dtype=np.float64)
+        cats: Mapping[str, str | None] = {s.program.column: claim.program, **claim.categorical}
+        for c in [s.program.column, *s.categorical]:
+            v = cats.get(c)
+            cols[c] = np.array(["(missing)" if v is None else v], dtype=object)
+        return self._compute(cols, 1)
+
+    def _compute(self, cols: Mapping[str, NDArray[Any]], n: int) -> NDArray[np.float64]:
+        s = self.spec
+        out = np.empty((n, len(self.feature_names_)), dtype=np.float64)
+        j = 0
+
+        def put(values: NDArray[Any]) -> None:
+            nonlocal j
+            out[:, j] = values
+            j += 1
+
+        amount = cols[s.amount.column]
+        program = cols[s.program.column]
+        prog_med = _lookup(program, self.program_median_, self.global_median_)
+        put(np.log1p(amount))
+        put(amount / prog_med)
+        if "household_size" in s.numeric:
+            bucket = _household_bucket(cols["household_size"])
+            keys = np.char.add(np.char.add(program.astype(str), "|"), bucket.astype(str))
+            put(amount / _lookup(keys.astype(object), self.household_median_, prog_med))
+        if "declared_income" in s.numeric:
+            income = cols["declared_income"]
+            put(amount / (np.nan_to_num(income, nan=self.numeric_median_.get("declared_income", 0.0)) / 12.0 + 100.0))
+            put(np.log1p(income))
+        for c in s.numeric:
+            if c != "declared_income":
+                put(cols[c])
+        hour = cols["__hour"]
+        weekday = cols["__weekday"]
+        put(hour)
+        put(weekday)
+        put((weekday >= 5).astype(np.float64))
+        put(((hour >= 22) | (hour < 6)).astype(np.float64))
+        put(cols["__month"])
+        for c, cats in self.categories_.items():
+            values = cols[c]
+            for v in cats:
+                put((values == v).astype(np.float64))
+        for c, freq in self.frequencies_.items():
+            put(_lookup(cols[c], freq, 0.0))
+        return out
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "global_median": self.global_median_,
+            "program_median": self.program_median_,
+            "household_median": self.household_median_,
+            "numeric_median": self.numeric_median_,
+            "categories": self.categories_,
+            "frequencies": self.frequencies_,
+            "feature_names": self.feature_names_,
+        }
+
+    @classmethod
+    def from_dict(cls, spec: RecordSpec, data: Mapping[str, Any]) -> ClaimFeatures:
+        f = cls(spec)
+        f.global_median_ = float(data["global_median"])
+        f.program_median_ = dict(data["program_median"])
+        f.household_median_ = dict(data["household_median"])
+        f.numeric_median_ = dict(data["numeric_median"])
+        f.categories_ = {k: list(v) for k, v in data["categories"].items()}
+        f.frequencies_ = {k: dict(v) for k, v in data["frequencies"].items()}
+        f.feature_names_ = f._names()
+        if f.feature_names_ != list(data["feature_names"]):
+            raise ValueError(
+                f"saved feature list does not match the spec: expected {data['feature_names']}, "
+                f"got {f.feature_names_}"
+            )
+        return f
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), "utf-8")
+
+    @classmethod
+    def load(cls, spec: RecordSpec, path: Path) -> ClaimFeatures:
+        return cls.from_dict(spec, json.loads(path.read_text("utf-8")))
+
+
+def _household_bucket(size: NDArray[np.float64]) -> NDArray[np.int64]:
+    return np.clip(np.nan_to_num(size, nan=1.0), 1, HOUSEHOLD_CAP).astype(np.int64)
+
+
+def _lookup(
+    keys: NDArray[Any], table: Mapping[str, float], default: float | NDArray[np.float64]
+) -> NDArray[np.float64]:
+    if len(keys) == 1:
+        d = default if np.isscalar(default) else default[0]  # type: ignore[index]
+        return np.array([table.get(keys[0], d)], dtype=np.float64)
+    values = pd.Series(keys).map(table).to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    if missing.any():
+        values[missing] = default if np.isscalar(default) else default[missing]  # type: ignore[index]
+    return values
