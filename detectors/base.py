@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -78,6 +80,33 @@ class BaseDetector(ABC):
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
 
+    def _fit_fill_values(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Freeze ``fill_values_`` (training median per column) and return ``arr`` imputed.
+
+        A column that is entirely missing gets 0.0.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fill = np.nanmedian(arr, axis=0)
+        self.fill_values_ = np.where(np.isnan(fill), 0.0, fill).astype(np.float64)
+        mask = np.isnan(arr)
+        if not mask.any():
+            return arr
+        return np.where(mask, self.fill_values_[np.newaxis, :], arr)
+
+    # -- persistence hooks (see detectors.persistence) ---------------------------------------
+    def _save_extra(self, directory: Path) -> list[Path]:
+        """Write fitted state that is not a plain array or JSON value; return the paths."""
+        return []
+
+    def _load_extra(self, directory: Path) -> None:
+        """Read what :meth:`_save_extra` wrote."""
+        return None
+
+    def _restore(self) -> None:
+        """Rebuild derived, unsaved state (e.g. a search tree) after loading."""
+        return None
+
     # -- column handling ---------------------------------------------------------------------
     def _validate_fit_input(self, X: ArrayLike) -> NDArray[np.float64]:
         if isinstance(X, pd.DataFrame):
@@ -91,12 +120,18 @@ class BaseDetector(ABC):
             raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
         if arr.shape[0] < 2:
             raise ValueError(f"X must have at least 2 rows to fit, got {arr.shape[0]}")
+        if arr.shape[1] < 1:
+            raise ValueError(f"X must have at least 1 column, got shape {arr.shape}")
+        _reject_infinite(arr)
         self.n_features_in_ = arr.shape[1]
         return arr
 
     def _validate_score_input(self, X: ArrayLike) -> NDArray[np.float64]:
+        """``X`` as a 2-D float64 array in the fitted column order (NaN kept: missing)."""
         check_is_fitted(self)
-        if isinstance(X, pd.DataFrame):
+        if type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2:
+            arr = X  # the fast path: no copy, no conversion
+        elif isinstance(X, pd.DataFrame):
             names = getattr(self, "feature_names_in_", None)
             if names is not None:
                 missing = [c for c in names if c not in X.columns]
@@ -112,7 +147,14 @@ class BaseDetector(ABC):
             raise ValueError(
                 f"X must have {self.n_features_in_} columns in the fitted order, got shape {arr.shape}"
             )
+        _reject_infinite(arr)
         return arr
+
+
+def _reject_infinite(arr: NDArray[np.float64]) -> None:
+    if np.isinf(arr).any():
+        rows = np.unique(np.nonzero(np.isinf(arr))[0])[:5].tolist()
+        raise ValueError(f"X must hold finite numbers or NaN (missing), got +/-inf in rows {rows}")
 
 
 def check_is_fitted(detector: BaseDetector) -> None:

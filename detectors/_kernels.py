@@ -1,0 +1,199 @@
+"""Numba kernels behind the detectors' frozen scoring paths (one row or a million, same code)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+#: Batches at least this long use the multi-threaded (``prange``) kernels.
+PARALLEL_MIN_ROWS = 4096
+
+# Parallel kernel launches are serialised: numba's workqueue layer aborts on concurrent
+# launches, and on a few cores concurrent launches gain nothing anyway.
+_PARALLEL_LOCK = threading.Lock()
+
+
+def run_rows(serial: Any, parallel: Any, n_rows: int, *args: Any) -> NDArray[np.float64]:
+    """Call ``serial(*args)`` for small batches, ``parallel(*args)`` for large ones.
+
+    Parameters
+    ----------
+    serial, parallel : numba dispatchers
+        The same kernel compiled without and with ``parallel=True``.
+    n_rows : int
+        Rows in the batch.
+    *args
+        The kernel's arguments.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,)
+        The kernel's output.
+    """
+    if n_rows < PARALLEL_MIN_ROWS or numba.get_num_threads() == 1:
+        return serial(*args)  # type: ignore[no-any-return]
+    with _PARALLEL_LOCK:
+        return parallel(*args)  # type: ignore[no-any-return]
+
+
+# -- empirical tails (ECOD, COPOD) -----------------------------------------------------------
+def _ecdf_rows(
+    X: NDArray[np.float64],
+    fill: NDArray[np.float64],
+    values: NDArray[np.float64],
+    cum: NDArray[np.float64],
+    offsets: NDArray[np.int64],
+    n_train: float,
+    floor: float,
+    coef_left: NDArray[np.float64],
+    coef_right: NDArray[np.float64],
+    copod: bool,
+) -> NDArray[np.float64]:
+    n_rows, n_features = X.shape
+    out = np.empty(n_rows)
+    for i in prange(n_rows):
+        total = 0.0
+        for j in range(n_features):
+            v = X[i, j]
+            if np.isnan(v):
+                v = fill[j]
+            lo = offsets[j]
+            hi = offsets[j + 1]
+            u = values[lo:hi]
+            c = cum[lo:hi]
+            k = np.searchsorted(u, v, side="right")
+            le = c[k - 1] if k > 0 else 0.0
+            k = np.searchsorted(u, v, side="left")
+            lt = c[k - 1] if k > 0 else 0.0
+            p_left = max(le / n_train, floor)
+            p_right = max((n_train - lt) / n_train, floor)
+            u_left = -np.log(p_left)
+            u_right = -np.log(p_right)
+            u_skew = u_left * coef_left[j] + u_right * coef_right[j]
+            if copod:
+                o = max(u_skew, (u_left + u_right) / 2.0)
+            else:
+                o = max(u_skew, max(u_left, u_right))
+            total += o
+        out[i] = total
+    return out
+
+
+ecdf_rows = njit(cache=True, nogil=True)(_ecdf_rows)
+ecdf_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_ecdf_rows)
+
+
+# -- histograms (HBOS) -----------------------------------------------------------------------
+def _hbos_rows(
+    X: NDArray[np.float64],
+    fill: NDArray[np.float64],
+    edges: NDArray[np.float64],
+    edge_offsets: NDArray[np.int64],
+    log_density: NDArray[np.float64],
+    density_offsets: NDArray[np.int64],
+    min_log_density: NDArray[np.float64],
+    tol: float,
+) -> NDArray[np.float64]:
+    n_rows, n_features = X.shape
+    out = np.empty(n_rows)
+    for i in prange(n_rows):
+        total = 0.0
+        for j in range(n_features):
+            v = X[i, j]
+            if np.isnan(v):
+                v = fill[j]
+            e = edges[edge_offsets[j] : edge_offsets[j + 1]]
+            d = log_density[density_offsets[j] : density_offsets[j + 1]]
+            n_bins = d.shape[0]
+            # np.digitize(v, e, right=True) == np.searchsorted(e, v, side="left")
+            k = np.searchsorted(e, v, side="left")
+            if k == 0:
+                s = d[0] if e[0] - v <= (e[1] - e[0]) * tol else min_log_density[j]
+            elif k == n_bins + 1:
+                if v - e[n_bins] <= (e[n_bins] - e[n_bins - 1]) * tol:
+                    s = d[n_bins - 1]
+                else:
+                    s = min_log_density[j]
+            else:
+                s = d[k - 1]
+            total += s
+        out[i] = -total
+    return out
+
+
+hbos_rows = njit(cache=True, nogil=True)(_hbos_rows)
+hbos_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_hbos_rows)
+
+
+# -- tree ensembles (IsolationForest, XGBoost) -----------------------------------------------
+def _tree_sum_rows(
+    X: NDArray[np.float64],
+    fill: NDArray[np.float64],
+    roots: NDArray[np.int64],
+    feature: NDArray[np.int32],
+    threshold: NDArray[np.float64],
+    left: NDArray[np.int32],
+    right: NDArray[np.int32],
+    default_left: NDArray[np.bool_],
+    value: NDArray[np.float64],
+    strict: bool,
+    impute: bool,
+) -> NDArray[np.float64]:
+    """Sum over trees of the leaf value each row reaches.
+
+    Feature values are rounded to float32 before comparing, as scikit-learn and XGBoost do.
+    ``strict``: go left when ``x < threshold`` (XGBoost) instead of ``x <= threshold``
+    (scikit-learn). A NaN goes to ``fill`` when ``impute``, else the node's default side.
+    """
+    n_rows = X.shape[0]
+    n_trees = roots.shape[0]
+    out = np.empty(n_rows)
+    for i in prange(n_rows):
+        total = 0.0
+        for t in range(n_trees):
+            node = roots[t]
+            while left[node] >= 0:
+                f = feature[node]
+                v = X[i, f]
+                if np.isnan(v):
+                    if impute:
+                        v = fill[f]
+                    else:
+                        node = left[node] if default_left[node] else right[node]
+                        continue
+                x32 = np.float64(np.float32(v))
+                go_left = x32 < threshold[node] if strict else x32 <= threshold[node]
+                node = left[node] if go_left else right[node]
+            total += value[node]
+        out[i] = total
+    return out
+
+
+tree_sum_rows = njit(cache=True, nogil=True)(_tree_sum_rows)
+tree_sum_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_tree_sum_rows)
+
+
+def impute(X: NDArray[np.float64], fill: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``X`` with each NaN replaced by its column's fill value (a copy only if needed).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        Rows to impute.
+    fill : ndarray of shape (n_features,)
+        Value per column.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_features)
+        ``X`` itself when it has no NaN, else an imputed copy.
+    """
+    mask = np.isnan(X)
+    if not mask.any():
+        return X
+    return np.where(mask, fill[np.newaxis, :], X)
