@@ -34,6 +34,10 @@ class BaseDetector(ABC):
 
     contamination: float = 0.1
 
+    #: Fitted attributes that :func:`detectors.save` skips: ``_save_extra`` writes them or
+    #: ``_restore`` rebuilds them.
+    _unsaved_attrs: tuple[str, ...] = ()
+
     # -- parameters (sklearn's get_params / set_params / clone) ------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:

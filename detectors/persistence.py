@@ -77,7 +77,12 @@ def _decode(value: Any, directory: Path, arrays: Any) -> Any:
 
 def fitted_state(detector: BaseDetector) -> dict[str, Any]:
     """The detector's fitted attributes: public names ending in ``_``."""
-    return {k: v for k, v in vars(detector).items() if k.endswith("_") and not k.startswith("_")}
+    skip = set(detector._unsaved_attrs)
+    return {
+        k: v
+        for k, v in vars(detector).items()
+        if k.endswith("_") and not k.startswith("_") and k not in skip
+    }
 
 
 def save(detector: BaseDetector, directory: str | Path) -> list[Path]:
