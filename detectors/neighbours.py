@@ -44,7 +44,8 @@ class _Neighbours(BaseDetector):
         return arr, subsampled
 
     def _restore(self) -> None:
-        self._tree = KDTree(self.reference_, leaf_size=self.leaf_size)
+        if hasattr(self, "reference_"):
+            self._tree = KDTree(self.reference_, leaf_size=self.leaf_size)
 
     def _loo_neighbours(self) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Each reference row's k nearest other rows (itself left out, as sklearn does)."""
