@@ -1,1 +1,1 @@
-"""fraudlens explain package."""
+"""Explanations: feature attributions (TreeSHAP), reason codes and sentences."""

@@ -1,0 +1,323 @@
+"""The `fraudlens` command line: synth, validate, train, score, serve, keys, graph, replay, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fraudlens.settings import KeyNotConfiguredError, Settings, load_settings
+from fraudlens.spec import FileLevelError, RecordSpec, read_claims
+
+app = typer.Typer(
+    help="fraudlens: find fraud and anomalies in public-sector claims, with a human in the loop.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+keys_app = typer.Typer(help="API keys for integrating systems.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="settings YAML (env FRAUDLENS_CONFIG)")]
+SpecOpt = Annotated[Path | None, typer.Option("--spec", help="record spec YAML (default: the synthetic claims spec)")]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _spec(path: Path | None, settings: Settings | None = None) -> RecordSpec:
+    path = path or (settings.spec_path if settings else None)
+    return RecordSpec.load(path) if path else RecordSpec.default()
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def synth(
+    out_path: Annotated[Path, typer.Option("--out", help="output .parquet or .csv")],
+    rows: Annotated[int, typer.Option(help="number of claims")] = 100_000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same file")] = 0,
+    fraud_rate: Annotated[float, typer.Option(help="share of planted fraud")] = 0.02,
+    bias: Annotated[str | None, typer.Option(help="plant a bias against a group, e.g. citizenship=other")] = None,
+) -> None:
+    """Generate synthetic public-benefit claims with planted fraud and hard negatives."""
+    from fraudlens import synth as synthesis
+
+    t0 = time.perf_counter()
+    with console.status(f"generating {rows:,} claims"):
+        frame = synthesis.generate(rows, seed=seed, fraud_rate=fraud_rate, bias=bias)
+        synthesis.write(frame, out_path)
+    dt = time.perf_counter() - t0
+    n_fraud = int(frame["is_fraud"].sum())
+    console.print(f"wrote {len(frame):,} claims ({n_fraud:,} planted fraud) to {out_path} in {dt:.1f} s")
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="claims file (.csv or .parquet)")],
+    spec: SpecOpt = None,
+    rejected: Annotated[Path | None, typer.Option(help="write rejections (row, claim id, reasons) here as CSV")] = None,
+    show: Annotated[int, typer.Option(help="rejections to print")] = 20,
+) -> None:
+    """Check a claims file against the record spec; every row is accepted or rejected with reasons."""
+    record_spec = _spec(spec)
+    try:
+        result = record_spec.validate_frame(read_claims(path, record_spec))
+    except FileLevelError as exc:
+        raise _fail(f"{path}: {exc}") from None
+    out.print(json.dumps({"file": str(path), "in": result.n_in, "accepted": len(result.accepted),
+                          "rejected": len(result.rejections)}))
+    for r in result.rejections[:show]:
+        console.print(f"row {r.row} (claim {r.claim_id}): {r.reason}")
+    if rejected is not None:
+        result.rejections_frame().to_csv(rejected, index=False)
+    if result.rejections:
+        raise typer.Exit(1)
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_cmd(
+    path: Annotated[Path, typer.Argument(help="labelled or unlabelled claims (.csv or .parquet)")],
+    config: ConfigOpt = None,
+    spec: SpecOpt = None,
+    promote: Annotated[bool, typer.Option(help="serve this bundle next (write bundles/CURRENT)")] = True,
+) -> None:
+    """Train a model bundle: identity graph over the file, features, outlier + supervised models, policy."""
+    import graph
+    from fraudlens.database import make_engine
+    from training.pipeline import train
+
+    settings = _settings(config)
+    record_spec = _spec(spec, settings)
+    try:
+        result = record_spec.validate_frame(read_claims(path, record_spec))
+        key = settings.identity_key()
+    except (FileLevelError, KeyNotConfiguredError) as exc:
+        raise _fail(str(exc)) from None
+    if result.rejections:
+        console.print(f"{len(result.rejections)} rows rejected (see `fraudlens validate`); training on {len(result.accepted)}")
+    engine = make_engine(settings.db_url)
+    with console.status("building the identity graph"):
+        state = graph.IdentityGraph.open(engine, key, record_spec.identity_kinds)
+        feats = state.build(result.accepted)
+    with console.status("training"):
+        trained = train(result.accepted, record_spec, settings.bundles_root, graph_features=feats,
+                        graph_descriptions=graph.describe_features() if hasattr(graph, "describe_features") else None)
+    if promote:
+        (settings.bundles_root / "CURRENT").write_text(trained.version, "utf-8")
+    out.print(json.dumps({"bundle": str(trained.bundle_dir), "version": trained.version,
+                          "metrics": trained.metrics}, indent=2, default=str))
+
+
+@app.command()
+def score(
+    path: Annotated[Path, typer.Argument(help="claims to score (.csv or .parquet)")],
+    out_path: Annotated[Path, typer.Option("--out", help="results file (.csv or .parquet)")],
+    config: ConfigOpt = None,
+    dead_letter: Annotated[Path | None, typer.Option(help="rejected rows with reasons (CSV); default <out>.rejected.csv")] = None,
+) -> None:
+    """Score a claims file with the current bundle; flagged claims go to the review queue."""
+    from fraudlens.app import build_scorer
+    from fraudlens.database import make_engine
+
+    settings = _settings(config)
+    engine = make_engine(settings.db_url)
+    try:
+        scorer, _review = build_scorer(settings, engine)
+        frame = read_claims(path, scorer.spec)
+        with console.status(f"scoring {len(frame):,} claims"):
+            results = scorer.score_frame(frame, source="batch")
+    except (FileLevelError, KeyNotConfiguredError) as exc:
+        raise _fail(str(exc)) from None
+    rejected = results[results["status"] == "rejected"]
+    dl = dead_letter or out_path.with_suffix(".rejected.csv")
+    rejected[["row", "claim_id", "rejection"]].to_csv(dl, index=False)
+    kept = results[results["status"] != "rejected"]
+    kept.to_parquet(out_path, index=False) if out_path.suffix == ".parquet" else kept.to_csv(out_path, index=False)
+    out.print(json.dumps({"in": len(frame), "scored": int((results["status"] == "scored").sum()),
+                          "retries": int((results["status"] == "retry").sum()), "rejected": len(rejected),
+                          "flagged": int((results["decision"] == "review").sum()),
+                          "results": str(out_path), "rejections": str(dl)}))
+
+
+@app.command()
+def replay(
+    claim_id: Annotated[str, typer.Argument(help="a logged claim id")],
+    config: ConfigOpt = None,
+) -> None:
+    """Re-score a logged decision with the bundle that made it and check it is reproduced exactly."""
+    from fraudlens.database import make_engine
+    from scoring.replay import replay_decision
+
+    settings = _settings(config)
+    outcome = replay_decision(make_engine(settings.db_url), settings.bundles_root, claim_id)
+    out.print(json.dumps(outcome, indent=2, default=str))
+    if not outcome["reproduced"]:
+        raise typer.Exit(1)
+
+
+# --- serving ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    bundle: Annotated[Path | None, typer.Option(help="bundle directory (default: bundles/CURRENT)")] = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the scoring API and the review UI."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(config, bundle_dir=bundle)
+    if bundle is not None:
+        os.environ["FRAUDLENS_BUNDLE_DIR"] = str(bundle)
+    try:
+        settings.identity_key()
+    except KeyNotConfiguredError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"serving on http://{host}:{port}  (OpenAPI at /docs)")
+    uvicorn.run("fraudlens.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+# --- keys -------------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who the key is for")],
+    scope: Annotated[list[str], typer.Option(help="score | review | audit | admin (repeatable)")] = ["score"],  # noqa: B006
+    config: ConfigOpt = None,
+) -> None:
+    """Create an API key. The secret is printed once and stored only as a hash."""
+    from fraudlens.database import make_engine
+    from review.keys import SqlKeyStore
+
+    settings = _settings(config)
+    try:
+        key_id, secret = SqlKeyStore(make_engine(settings.db_url)).create(name, scope)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    out.print(json.dumps({"key_id": key_id, "name": name, "scopes": scope, "secret": secret}))
+    console.print("store the secret now: it cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt = None) -> None:
+    """List keys (ids, names, scopes, revoked or not; never secrets)."""
+    from fraudlens.database import make_engine
+    from review.keys import SqlKeyStore
+
+    settings = _settings(config)
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for k in SqlKeyStore(make_engine(settings.db_url)).list():
+        table.add_row(k.id, k.name, k.scopes, str(k.created_at)[:19], str(k.revoked_at or "")[:19])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id")], config: ConfigOpt = None) -> None:
+    """Revoke a key; requests with it get 401 within seconds."""
+    from fraudlens.database import make_engine
+    from review.keys import SqlKeyStore
+
+    settings = _settings(config)
+    if not SqlKeyStore(make_engine(settings.db_url)).revoke(key_id):
+        raise _fail(f"no active key {key_id}")
+    console.print(f"revoked {key_id}")
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API and review UI afterwards")] = True,
+    rows: Annotated[int, typer.Option(help="synthetic claims to generate")] = 200_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    home: Annotated[Path, typer.Option(help="demo folder (cleared each run; its key is kept)")] = Path("fraudlens-demo"),
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Synthetic claims -> identity graph -> training -> scoring -> review queue (-> API and UI)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fraudlens.demo import example_claim, run_demo
+
+    settings = load_settings(None, home=home, demo=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=None)
+        report = run_demo(settings, rows=rows, seed=seed, progress=lambda s: bar.update(task, description=s))
+    table = Table(title="fraudlens demo", show_header=False)
+    for k, v in [
+        ("claims generated", f"{report.rows:,} ({report.rejected} rejected)"),
+        ("history (trained on)", f"{report.history_rows:,}"),
+        ("new claims scored", f"{report.scored:,}"),
+        ("flagged for review", f"{report.flagged:,} ({report.flagged / max(1, report.scored):.2%})"),
+        ("precision of flags", f"{report.precision:.3f}"),
+        ("recall of planted fraud", f"{report.recall:.3f}"),
+        ("recall by typology", ", ".join(f"{k} {v:.2f}" for k, v in report.recall_by_typology.items())),
+        ("model bundle", f"{report.bundle_version} (risk = {report.risk_kind})"),
+        *[(f"time: {k}", f"{v:.1f} s") for k, v in report.seconds.items()],
+    ]:
+        table.add_row(k, v)
+    out.print(table)
+    out.print(f"report: {Path(report.home) / 'demo-report.json'}")
+    if not serve_after:
+        return
+    import os
+
+    import uvicorn
+
+    os.environ["FRAUDLENS_HOME"] = str(home)
+    os.environ["FRAUDLENS_DEMO"] = "1"
+    claim = json.dumps(example_claim(home))
+    out.print(f"\nreview queue: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    out.print(f"demo API key (scope score): {report.api_key}")
+    out.print("score one claim:")
+    out.print(
+        f"curl -s -X POST http://{host}:{port}/v1/score -H 'Authorization: Bearer {report.api_key}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(claim)}",
+        soft_wrap=True,
+    )
+    sys.stdout.flush()
+    uvicorn.run("fraudlens.asgi:app", host=host, port=port, log_level="warning")
+
+
+def _mount_graph_commands() -> None:
+    try:
+        from graph.commands import app as graph_app
+    except ImportError:  # the graph CLI lands with the identity-graph issue
+        return
+    app.add_typer(graph_app, name="graph", help="The identity-link graph: rings and neighbourhoods.")
+
+
+_mount_graph_commands()

@@ -1,0 +1,132 @@
+"""The review queue in the database: the CaseSink the Scorer writes to, and case transitions."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from review.models import DISPOSITIONS, TRANSITIONS, Base, Case, CaseEvent
+
+
+class TransitionError(ValueError):
+    """A case cannot move to the requested status."""
+
+
+class ReviewStore:
+    """Cases and their events. Implements ``scoring.protocols.CaseSink``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        Base.metadata.create_all(engine)
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # -- CaseSink --------------------------------------------------------------------------
+    def open_case(self, case: dict[str, Any]) -> str:
+        """Open a case for a flagged claim; a retried claim returns its existing case id."""
+        with self.sessions() as s:
+            existing = s.scalar(select(Case.id).where(Case.claim_id == case["claim_id"]))
+            if existing is not None:
+                return existing
+            case_id = "K" + secrets.token_hex(6)
+            row = Case(
+                id=case_id,
+                claim_id=case["claim_id"],
+                event_time=case["event_time"],
+                priority=int(case["priority"]),
+                risk=float(case["risk"]),
+                risk_kind=case["risk_kind"],
+                program=case["program"],
+                amount=float(case["amount"]),
+                model_version=case["model_version"],
+                graph_version=case["graph_version"],
+                entity_id=case.get("entity_id"),
+                reasons=case["reasons"],
+                explanation=case.get("explanation"),
+                detector_scores=case["detector_scores"],
+            )
+            s.add(row)
+            s.add(CaseEvent(case_id=case_id, actor="fraudlens", kind="opened",
+                            detail={"risk": row.risk, "model_version": row.model_version}))
+            try:
+                s.commit()
+            except IntegrityError:  # another worker opened it first
+                s.rollback()
+                found = s.scalar(select(Case.id).where(Case.claim_id == case["claim_id"]))
+                if found is None:
+                    raise
+                return found
+            return case_id
+
+    # -- reading ---------------------------------------------------------------------------
+    def queue(self, status: str | None = "open", limit: int = 100, offset: int = 0) -> list[Case]:
+        """Cases by priority (1 first), then risk (highest first)."""
+        with self.sessions() as s:
+            q = select(Case)
+            if status:
+                q = q.where(Case.status == status)
+            q = q.order_by(Case.priority, Case.risk.desc(), Case.created_at).limit(limit).offset(offset)
+            return list(s.scalars(q))
+
+    def get(self, case_id: str) -> Case | None:
+        with self.sessions() as s:
+            return s.get(Case, case_id)
+
+    def by_claim(self, claim_id: str) -> Case | None:
+        with self.sessions() as s:
+            return s.scalar(select(Case).where(Case.claim_id == claim_id))
+
+    def events(self, case_id: str) -> list[CaseEvent]:
+        with self.sessions() as s:
+            return list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
+
+    def count(self, status: str | None = None) -> int:
+        from sqlalchemy import func
+
+        with self.sessions() as s:
+            q = select(func.count()).select_from(Case)
+            if status:
+                q = q.where(Case.status == status)
+            return int(s.scalar(q) or 0)
+
+    # -- investigator actions --------------------------------------------------------------
+    def transition(
+        self,
+        case_id: str,
+        actor: str,
+        to: str,
+        disposition: str | None = None,
+        note: str | None = None,
+    ) -> Case:
+        """Move a case to ``to``; closing needs a disposition, which becomes a training label."""
+        with self.sessions() as s, s.begin():
+            case = self._locked(s, case_id)
+            if to not in TRANSITIONS.get(case.status, frozenset()):
+                allowed = ", ".join(sorted(TRANSITIONS.get(case.status, frozenset()))) or "nothing"
+                raise TransitionError(f"case {case_id} is {case.status}; it can move to {allowed}, not {to}")
+            if to == "closed":
+                if disposition not in DISPOSITIONS:
+                    raise TransitionError(
+                        f"closing case {case_id} needs a disposition, one of {', '.join(DISPOSITIONS)}; "
+                        f"got {disposition!r}"
+                    )
+                case.disposition = disposition
+            previous = case.status
+            case.status = to
+            if to == "in_review":
+                case.assignee = actor
+            s.add(CaseEvent(case_id=case_id, actor=actor, kind="status",
+                            detail={"from": previous, "to": to, "disposition": disposition}, note=note))
+        return case
+
+    def _locked(self, s: Session, case_id: str) -> Case:
+        q = select(Case).where(Case.id == case_id)
+        if self.engine.dialect.name == "postgresql":
+            q = q.with_for_update()
+        case = s.scalar(q)
+        if case is None:
+            raise KeyError(f"no case {case_id}")
+        return case

@@ -1,0 +1,337 @@
+"""The scoring API router: POST /v1/score, /v1/score/batch, the current model, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field
+
+from scoring.protocols import ApiKeyIdentity, KeyStore
+from scoring.results import ClaimConflict, RecordRejected
+from scoring.scorer import Scorer
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_CLAIM: dict[str, Any] = {
+    "claim_id": "C-2026-000123",
+    "submitted_at": "2026-11-02T14:31:07Z",
+    "program": "housing",
+    "amount": 1450.0,
+    "national_id": "123-45-6789",
+    "full_name": "Ana Lopez",
+    "date_of_birth": "1984-03-09",
+    "phone": "(555) 201-3344",
+    "email": "ana.lopez@example.org",
+    "address": "12 Oak Street Apt 4, Springfield",
+    "bank_account": "DE44500105175407324931",
+    "device_id": "d-8f2c1a",
+    "ip": "203.0.113.24",
+    "household_size": 3,
+    "declared_income": 21000.0,
+    "dependents": 1,
+    "months_at_address": 26,
+    "channel": "online",
+    "region": "north",
+    "employment_status": "employed",
+}
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+class Reason(BaseModel):
+    code: str
+    sentence: str
+    contribution: float
+    value: float | None = None
+    source: str
+
+
+class ScorePublic(BaseModel):
+    """The answer for one claim. ``decision`` is never a denial: ``review`` sends it to a person."""
+
+    claim_id: str
+    risk: float = Field(ge=0, le=1, description="calibrated probability, or outlier percentile (see risk_kind)")
+    risk_kind: str
+    decision: str = Field(description="clear | review")
+    priority: int = Field(description="1 urgent, 2 review, 3 clear")
+    reasons: list[Reason]
+    model_version: str
+    graph_version: str
+    detector_scores: dict[str, float]
+    case_id: str | None = None
+    explanation: dict[str, Any] | None = None
+
+
+class FieldProblem(BaseModel):
+    claim_id: str | None
+    field: str
+    expected: str
+    got: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error has this shape."""
+
+    error: str
+    detail: str
+    problems: list[FieldProblem] = []
+
+
+class BatchIn(BaseModel):
+    claims: list[dict[str, Any]] = Field(description="claims in the record spec's shape")
+
+
+class BatchItem(BaseModel):
+    index: int
+    status: str = Field(description="scored | rejected | conflict")
+    result: ScorePublic | None = None
+    problems: list[FieldProblem] = []
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItem]
+    n_scored: int
+    n_rejected: int
+
+
+class ModelPublic(BaseModel):
+    version: str
+    created: str
+    risk: str
+    policy: dict[str, Any]
+    feature_names: list[str]
+    graph_features: list[str]
+    metrics: dict[str, Any]
+    graph_version: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "missing or unknown API key"},
+    403: {"model": ErrorPublic, "description": "the key lacks the `score` scope"},
+    409: {"model": ErrorPublic, "description": "the claim id was scored before with different content"},
+    413: {"model": ErrorPublic, "description": "body larger than the configured limit"},
+    422: {"model": ErrorPublic, "description": "the claim breaks the record spec: every bad field listed"},
+    429: {"model": ErrorPublic, "description": "rate limit for this key; see Retry-After"},
+}
+
+
+# --- the service the router depends on -----------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per key (per worker process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 if allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+@dataclass
+class ScoringService:
+    """What the scoring router needs; the app factory builds it. ``scorer`` can be swapped live."""
+
+    scorer: Scorer
+    keys: KeyStore
+    max_batch: int
+    rate_limit_per_minute: int
+    ready_check: Callable[[], bool] = lambda: True
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.rate_limit_per_minute)
+        self.requests = Counter("fraudlens_requests_total", "requests by route and outcome",
+                                ["route", "outcome"], registry=self.registry)
+        self.latency = Histogram("fraudlens_request_seconds", "request latency by route", ["route"],
+                                 buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+                                 registry=self.registry)
+        self.decisions = Counter("fraudlens_decisions_total", "decisions by program and decision",
+                                 ["program", "decision"], registry=self.registry)
+        self.model_info = Gauge("fraudlens_model_info", "the model version being served",
+                                ["version"], registry=self.registry)
+        self.model_info.labels(self.scorer.model_version).set(1)
+        self._swap_lock = threading.Lock()
+
+    def swap(self, scorer: Scorer) -> None:
+        """Serve ``scorer`` from the next request on; requests in flight finish on the old one."""
+        with self._swap_lock:
+            old = self.scorer
+            self.scorer = scorer
+            self.model_info.labels(old.model_version).set(0)
+            self.model_info.labels(scorer.model_version).set(1)
+
+
+def get_service(request: Request) -> ScoringService:
+    return request.app.state.scoring  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[ScoringService, Depends(get_service)]
+
+
+def api_error(status: int, error: str, detail: str, problems: list[dict[str, Any]] | None = None,
+              headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status, detail={"error": error, "detail": detail, "problems": problems or []},
+                         headers=headers)
+
+
+def require_scope(scope: str) -> Callable[..., ApiKeyIdentity]:
+    def check(
+        service: ServiceDep,
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> ApiKeyIdentity:
+        secret = x_api_key
+        if authorization and authorization.lower().startswith("bearer "):
+            secret = authorization[7:].strip()
+        if not secret:
+            raise api_error(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+                            headers={"WWW-Authenticate": "Bearer"})
+        identity = service.keys.verify(secret)
+        if identity is None:
+            raise api_error(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        if scope not in identity.scopes and "admin" not in identity.scopes:
+            raise api_error(403, "forbidden", f"this key lacks the {scope!r} scope")
+        wait = service.limiter.take(identity.key_id)
+        if wait > 0:
+            raise api_error(429, "rate_limited", f"rate limit of {service.rate_limit_per_minute}/minute for this key",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return identity
+
+    return check
+
+
+ScoreKey = Annotated[ApiKeyIdentity, Depends(require_scope("score"))]
+
+
+def _problems(rejection: Any) -> list[dict[str, Any]]:
+    return [{"claim_id": rejection.claim_id, **e.as_dict()} for e in rejection.errors]
+
+
+# --- routes ---------------------------------------------------------------------------------------
+
+router = APIRouter(tags=["scoring"])
+
+
+@router.post("/v1/score", response_model=ScorePublic, responses=ERRORS,
+             summary="Score one claim: risk, decision, priority and reasons")
+async def score(
+    service: ServiceDep,
+    _key: ScoreKey,
+    claim: Annotated[dict[str, Any], Body(openapi_examples={"claim": {"summary": "a housing claim", "value": EXAMPLE_CLAIM}})],
+) -> Any:
+    """Validates the claim against the record spec, scores it, logs the decision and, when it is
+    flagged, opens a case in the review queue. The same claim sent again returns the same answer
+    and the same case; the same ``claim_id`` with different content gets 409."""
+    start = time.perf_counter()
+    scorer = service.scorer
+    try:
+        result = scorer.score_one(claim, source="api")
+    except RecordRejected as exc:
+        service.requests.labels("score", "rejected").inc()
+        raise api_error(422, "invalid_claim", str(exc), _problems(exc.rejection)) from None
+    except ClaimConflict as exc:
+        service.requests.labels("score", "conflict").inc()
+        raise api_error(409, "conflict", str(exc)) from None
+    service.requests.labels("score", result.decision).inc()
+    if not result.replayed:
+        service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
+    service.latency.labels("score").observe(time.perf_counter() - start)
+    return result.as_dict()
+
+
+@router.post("/v1/score/batch", response_model=BatchOut, responses=ERRORS,
+             summary="Score several claims: one result or one rejection per claim, in order")
+async def score_batch(
+    service: ServiceDep,
+    _key: ScoreKey,
+    body: Annotated[BatchIn, Body(openapi_examples={"two": {"summary": "two claims", "value": {"claims": [EXAMPLE_CLAIM, {**EXAMPLE_CLAIM, "claim_id": "C-2026-000124", "amount": -5}]}}})],
+) -> Any:
+    start = time.perf_counter()
+    if len(body.claims) > service.max_batch:
+        raise api_error(413, "batch_too_large", f"at most {service.max_batch} claims per batch, got {len(body.claims)}")
+    scorer = service.scorer
+    items: list[dict[str, Any]] = []
+    n_scored = 0
+    for i, claim in enumerate(body.claims):
+        try:
+            result = scorer.score_one(claim, source="api")
+        except RecordRejected as exc:
+            items.append({"index": i, "status": "rejected", "problems": _problems(exc.rejection)})
+            continue
+        except ClaimConflict as exc:
+            items.append({"index": i, "status": "conflict", "problems": [
+                {"claim_id": exc.claim_id, "field": scorer.spec.id_column,
+                 "expected": "identical content for an id already scored", "got": "different content"}]})
+            continue
+        n_scored += 1
+        if not result.replayed:
+            service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
+        items.append({"index": i, "status": "scored", "result": result.as_dict()})
+    service.requests.labels("score_batch", "ok").inc()
+    service.latency.labels("score_batch").observe(time.perf_counter() - start)
+    return {"results": items, "n_scored": n_scored, "n_rejected": len(items) - n_scored}
+
+
+@router.get("/v1/models/current", response_model=ModelPublic, responses={401: ERRORS[401]},
+            summary="The model bundle serving now")
+async def current_model(service: ServiceDep, _key: ScoreKey) -> Any:
+    scorer = service.scorer
+    m = scorer.bundle.manifest
+    return {
+        "version": m["version"], "created": m["created"], "risk": m["risk"], "policy": m["policy"],
+        "feature_names": m["feature_names"], "graph_features": m["graph_features"],
+        "metrics": m["metrics"], "graph_version": scorer.graph_version,
+    }
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="A model is loaded and the database answers",
+            responses={503: {"model": ErrorPublic}})
+async def readyz(service: ServiceDep) -> Any:
+    try:
+        ok = service.ready_check()
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        ok = False
+    if not ok:
+        return JSONResponse({"error": "not_ready", "detail": "database unreachable or no model", "problems": []}, 503)
+    return {"status": "ready", "model_version": service.scorer.model_version}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,467 @@
+"""The Scorer: one claim or a frame in, risk, decision, priority and reasons out; every decision logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from explain.reasons import (
+    Reason,
+    contributions_dict,
+    merge_reasons,
+    reasons_from_contributions,
+    reasons_from_deviation,
+)
+from fraudlens.spec import Claim, Rejection
+from scoring.bundle import Bundle, BundleError
+from scoring.decision_log import DecisionLog
+from scoring.policy import calibrate, percentile
+from scoring.protocols import CaseSink
+from scoring.results import ClaimConflict, RecordRejected, ScoreResult
+
+log = logging.getLogger(__name__)
+
+
+class GraphState(Protocol):
+    """What the Scorer needs of the identity graph (``graph.IdentityGraph`` provides it)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def add(self, claim: Any) -> dict[str, float]: ...
+
+    def build(self, frame: pd.DataFrame) -> pd.DataFrame: ...
+
+    def entity_of(self, claim_id: str) -> str | None: ...
+
+
+@dataclass
+class _Scores:
+    """Scores of a matrix of claims, before explanation."""
+
+    outlier: NDArray[np.float64]
+    outlier_risk: NDArray[np.float64]
+    supervised: NDArray[np.float64] | None
+    risk: NDArray[np.float64]
+    decision: NDArray[Any]
+    priority: NDArray[np.int64]
+    rules: NDArray[np.float64] | None
+
+
+def score_matrix(bundle: Bundle, X: NDArray[np.float64]) -> _Scores:
+    """Scores, risk and decisions for rows of a bundle's feature matrix (replay uses this alone)."""
+    outlier = bundle.outlier.score_samples(X)
+    outlier_risk = percentile(outlier, bundle.outlier_quantiles)
+    supervised = None
+    if bundle.supervised is not None:
+        supervised = bundle.supervised.score_samples(np.column_stack([X, outlier_risk]))
+        assert bundle.calibration is not None
+        risk = calibrate(supervised, *bundle.calibration)
+    else:
+        risk = outlier_risk
+    decision, priority = bundle.policy.decide_many(risk)
+    rules = bundle.rules.score_samples(X) if bundle.rules is not None else None
+    return _Scores(outlier, outlier_risk, supervised, risk, decision, priority, rules)
+
+
+class Scorer:
+    """Scores claims with one model bundle and one identity-graph state.
+
+    Composed of parts, each testable alone: claim features (``bundle.features``), graph
+    features (``graph``), the outlier detector, the supervised model, calibration and the
+    policy. API, batch and stream drivers all call this object, so the same claim with the
+    same bundle and graph state gets the same risk from each, bit for bit.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        graph: GraphState | None,
+        *,
+        key: bytes,
+        log: DecisionLog | None = None,
+        sink: CaseSink | None = None,
+    ) -> None:
+        if bundle.graph_features and graph is None:
+            raise BundleError(
+                f"bundle {bundle.version} was trained with identity-graph features; "
+                "pass the graph state to score with it"
+            )
+        self.bundle = bundle
+        self.spec = bundle.spec
+        self.graph = graph
+        self.log = log
+        self.sink = sink
+        self._key = key
+        self._lock = threading.Lock()
+        self.names = bundle.feature_names
+        self.supervised_names = [*self.names, "outlier_risk"]
+        self._describe = _describer(bundle)
+
+    @classmethod
+    def load(
+        cls,
+        bundle_dir: str | Path,
+        state: GraphState | None,
+        *,
+        key: bytes,
+        log: DecisionLog | None = None,
+        sink: CaseSink | None = None,
+    ) -> Scorer:
+        return cls(Bundle.load(bundle_dir), state, key=key, log=log, sink=sink)
+
+    @property
+    def model_version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def graph_version(self) -> str:
+        return self.graph.version if self.graph is not None else "none"
+
+    # -- hashing -----------------------------------------------------------------------------
+    def content_hash(self, claim: Claim) -> str:
+        """Keyed hash of the claim's content (labels excluded): retries match, changes don't."""
+        rec = self.spec.record_from_claim(claim)
+        for c in self.spec.labels:
+            rec.pop(c, None)
+        canon = json.dumps(rec, sort_keys=True, default=str, separators=(",", ":")).encode()
+        return hmac.new(self._key, canon, hashlib.sha256).hexdigest()
+
+    # -- the model on a feature matrix -------------------------------------------------------------
+    def score_matrix(self, X: NDArray[np.float64]) -> _Scores:
+        """Scores, risk and decisions for rows of the model's feature matrix."""
+        return score_matrix(self.bundle, X)
+
+    def _detector_scores(self, s: _Scores, i: int) -> dict[str, float]:
+        d = {"outlier": float(s.outlier[i]), "outlier_risk": float(s.outlier_risk[i])}
+        if s.supervised is not None:
+            d["supervised"] = float(s.supervised[i])
+        if s.rules is not None:
+            d["rules"] = float(s.rules[i])
+        return d
+
+    def explain_rows(self, X: NDArray[np.float64], s: _Scores, rows: NDArray[np.int64]) -> dict[int, tuple[list[Reason], dict[str, Any]]]:
+        """Reasons and explanation records for the given rows (flagged claims, or on demand)."""
+        out: dict[int, tuple[list[Reason], dict[str, Any]]] = {}
+        if len(rows) == 0:
+            return out
+        b = self.bundle
+        Xr = X[rows]
+        contrib = None
+        if b.supervised is not None and hasattr(b.supervised, "contributions"):
+            Xs = np.column_stack([Xr, s.outlier_risk[rows]])
+            contrib = b.supervised.contributions(Xs)
+        fired_reasons = _rules_reasons(b.rules, Xr, self.names) if b.rules is not None else None
+        for k, i in enumerate(rows):
+            x = Xr[k]
+            rule_reasons = fired_reasons[k] if fired_reasons is not None else []
+            if contrib is not None:
+                xs = np.append(x, s.outlier_risk[i])
+                model_reasons = reasons_from_contributions(
+                    self.supervised_names, xs, contrib[k, :-1], self._describe
+                )
+                explanation = {
+                    "method": "treeshap",
+                    "model": "supervised",
+                    "space": "log-odds",
+                    "contributions": contributions_dict(self.supervised_names, contrib[k, :-1], contrib[k, -1]),
+                }
+            else:
+                model_reasons = reasons_from_deviation(
+                    self.names, x, b.feature_centre, b.feature_scale, self._describe
+                )
+                explanation = {
+                    "method": "robust-deviation",
+                    "model": "outlier",
+                    "note": "features furthest from their training median, in IQR units; "
+                    "not an exact share of the outlier score",
+                    "deviations": {r.code: r.contribution for r in model_reasons},
+                }
+            out[int(i)] = (merge_reasons(rule_reasons, model_reasons), explanation)
+        return out
+
+    # -- one claim -----------------------------------------------------------------------------
+    def validate(self, record: Mapping[str, Any]) -> Claim:
+        result = self.spec.validate_record(record)
+        if isinstance(result, Rejection):
+            raise RecordRejected(result)
+        return result
+
+    def score_one(self, record: Mapping[str, Any] | Claim, source: str = "api") -> ScoreResult:
+        """Score one record (validated here); retries return the logged answer.
+
+        Raises :class:`RecordRejected` for a bad record and :class:`ClaimConflict` when the id
+        was scored before with different content.
+        """
+        claim = record if isinstance(record, Claim) else self.validate(record)
+        digest = self.content_hash(claim)
+        with self._lock:
+            if self.log is not None:
+                logged = self.log.get(claim.claim_id)
+                if logged is not None:
+                    if logged["content_hash"] != digest:
+                        raise ClaimConflict(claim.claim_id)
+                    return result_from_log(logged)
+            x_claim = self.bundle.features.transform_claim(claim)
+            if self.graph is not None and self.bundle.graph_features:
+                g = self.graph.add(claim)
+                x_graph = np.array([[g[n] for n in self.bundle.graph_features]], dtype=np.float64)
+                X = np.hstack([x_claim, x_graph])
+            else:
+                X = x_claim
+            s = self.score_matrix(X)
+            reasons: list[Reason] = []
+            explanation = None
+            if s.decision[0] == "review":
+                reasons, explanation = self.explain_rows(X, s, np.array([0]))[0]
+            entity = self.graph.entity_of(claim.claim_id) if self.graph is not None else None
+            result = ScoreResult(
+                claim_id=claim.claim_id,
+                risk=float(s.risk[0]),
+                risk_kind=self.bundle.policy.risk_kind,
+                decision=str(s.decision[0]),
+                priority=int(s.priority[0]),
+                model_version=self.model_version,
+                graph_version=self.graph_version,
+                detector_scores=self._detector_scores(s, 0),
+                reasons=[r.as_dict() for r in reasons],
+                explanation=explanation,
+                entity_id=entity,
+                scored_at=datetime.now(UTC).isoformat(),
+            )
+            case_id = self._open_case(claim, result)
+            if case_id is not None:
+                result = _with_case(result, case_id)
+            if self.log is not None:
+                self.log.append([self._log_row(claim, digest, X[0], result, source)])
+        return result
+
+    # -- a frame -------------------------------------------------------------------------------
+    def score_frame(self, frame: pd.DataFrame, source: str = "batch") -> pd.DataFrame:
+        """Score every row of a frame; one output row per input row, in input order.
+
+        Output columns: ``row``, ``claim_id``, ``status`` (``scored``, ``retry`` or
+        ``rejected``), ``risk``, ``decision``, ``priority``, ``reasons`` (JSON), ``case_id``,
+        ``rejection`` (JSON list of bad fields). A missing required column raises
+        :class:`fraudlens.spec.FileLevelError` before anything is scored.
+        """
+        validated = self.spec.validate_frame(frame)
+        acc = validated.accepted
+        n_in = len(frame)
+        out = pd.DataFrame(
+            {
+                "row": np.arange(n_in),
+                "claim_id": pd.Series([None] * n_in, dtype=object),
+                "status": "rejected",
+                "risk": np.nan,
+                "decision": None,
+                "priority": pd.array([pd.NA] * n_in, dtype="Int64"),
+                "reasons": None,
+                "case_id": None,
+                "rejection": None,
+            }
+        )
+        for r in validated.rejections:
+            out.at[r.row, "claim_id"] = r.claim_id
+            out.at[r.row, "rejection"] = json.dumps([e.as_dict() for e in r.errors])
+        # Accepted rows keep their input order; map them back to input positions.
+        bad_rows = {r.row for r in validated.rejections}
+        positions = np.array([i for i in range(n_in) if i not in bad_rows], dtype=np.int64)
+        claims = [self.spec.claim_from_row(rec) for rec in acc.to_dict("records")]
+        digests = [self.content_hash(c) for c in claims]
+
+        with self._lock:
+            logged = self.log.existing([c.claim_id for c in claims]) if self.log is not None else {}
+            new_idx: list[int] = []
+            for k, (c, d) in enumerate(zip(claims, digests, strict=True)):
+                pos = int(positions[k])
+                out.at[pos, "claim_id"] = c.claim_id
+                prev = logged.get(c.claim_id)
+                if prev is None:
+                    new_idx.append(k)
+                elif prev["content_hash"] != d:
+                    out.at[pos, "rejection"] = json.dumps(
+                        [{"field": self.spec.id_column, "expected": "identical content for a scored id",
+                          "got": "different content (conflict)"}]
+                    )
+                else:
+                    out.loc[pos, ["status", "risk", "decision", "priority", "case_id"]] = [
+                        "retry", prev["risk"], prev["decision"], prev["priority"], prev["case_id"]
+                    ]
+                    out.at[pos, "reasons"] = json.dumps(prev["reasons"])
+            if new_idx:
+                self._score_new(acc.iloc[new_idx].reset_index(drop=True), [claims[k] for k in new_idx],
+                                [digests[k] for k in new_idx], positions[new_idx], out, source)
+        return out
+
+    def _score_new(
+        self,
+        frame: pd.DataFrame,
+        claims: list[Claim],
+        digests: list[str],
+        positions: NDArray[np.int64],
+        out: pd.DataFrame,
+        source: str,
+    ) -> None:
+        x_claim = self.bundle.features.transform(frame).to_numpy(dtype=np.float64)
+        if self.graph is not None and self.bundle.graph_features:
+            g = self.graph.build(frame)
+            g = g.loc[frame[self.spec.id_column].to_numpy(), self.bundle.graph_features]
+            X = np.hstack([x_claim, g.to_numpy(dtype=np.float64)])
+        else:
+            X = x_claim
+        s = self.score_matrix(X)
+        flagged = np.flatnonzero(s.decision == "review")
+        explained = self.explain_rows(X, s, flagged)
+        scored_at = datetime.now(UTC).isoformat()
+        graph_version = self.graph_version
+        log_rows = []
+        for k, claim in enumerate(claims):
+            reasons, explanation = explained.get(k, ([], None))
+            result = ScoreResult(
+                claim_id=claim.claim_id,
+                risk=float(s.risk[k]),
+                risk_kind=self.bundle.policy.risk_kind,
+                decision=str(s.decision[k]),
+                priority=int(s.priority[k]),
+                model_version=self.model_version,
+                graph_version=graph_version,
+                detector_scores=self._detector_scores(s, k),
+                reasons=[r.as_dict() for r in reasons],
+                explanation=explanation,
+                entity_id=self.graph.entity_of(claim.claim_id) if self.graph is not None else None,
+                scored_at=scored_at,
+            )
+            case_id = self._open_case(claim, result)
+            pos = int(positions[k])
+            out.loc[pos, ["status", "risk", "decision", "priority", "case_id"]] = [
+                "scored", result.risk, result.decision, result.priority, case_id
+            ]
+            out.at[pos, "reasons"] = json.dumps(result.reasons)
+            if self.log is not None:
+                log_rows.append(self._log_row(claim, digests[k], X[k], _with_case(result, case_id), source))
+        if self.log is not None:
+            self.log.append(log_rows)
+
+    # -- sinks ---------------------------------------------------------------------------------
+    def _open_case(self, claim: Claim, result: ScoreResult) -> str | None:
+        if self.sink is None or result.decision != "review":
+            return None
+        return self.sink.open_case(
+            {
+                "claim_id": claim.claim_id,
+                "event_time": claim.timestamp,
+                "program": claim.program,
+                "amount": claim.amount,
+                "risk": result.risk,
+                "risk_kind": result.risk_kind,
+                "priority": result.priority,
+                "model_version": result.model_version,
+                "graph_version": result.graph_version,
+                "entity_id": result.entity_id,
+                "reasons": result.reasons,
+                "explanation": result.explanation,
+                "detector_scores": result.detector_scores,
+            }
+        )
+
+    def _log_row(
+        self, claim: Claim, digest: str, x: NDArray[np.float64], result: ScoreResult, source: str
+    ) -> dict[str, Any]:
+        return {
+            "claim_id": claim.claim_id,
+            "content_hash": digest,
+            "event_time": claim.timestamp,
+            "scored_at": datetime.fromisoformat(result.scored_at) if result.scored_at else datetime.now(UTC),
+            "source": source,
+            "program": claim.program,
+            "amount": claim.amount,
+            "model_version": result.model_version,
+            "graph_version": result.graph_version,
+            "entity_id": result.entity_id,
+            "features": x.tolist(),
+            "risk": result.risk,
+            "risk_kind": result.risk_kind,
+            "decision": result.decision,
+            "priority": result.priority,
+            "detector_scores": result.detector_scores,
+            "reasons": result.reasons,
+            "explanation": result.explanation,
+            "protected": {k: v for k, v in claim.protected.items() if v is not None},
+            "case_id": result.case_id,
+        }
+
+
+def result_from_log(row: Mapping[str, Any]) -> ScoreResult:
+    """The answer given for a logged claim (what a retry returns)."""
+    scored_at = row["scored_at"]
+    return ScoreResult(
+        claim_id=row["claim_id"],
+        risk=float(row["risk"]),
+        risk_kind=row["risk_kind"],
+        decision=row["decision"],
+        priority=int(row["priority"]),
+        model_version=row["model_version"],
+        graph_version=row["graph_version"],
+        detector_scores=dict(row["detector_scores"]),
+        reasons=list(row["reasons"]),
+        explanation=row["explanation"],
+        case_id=row["case_id"],
+        entity_id=row["entity_id"],
+        scored_at=scored_at.isoformat() if hasattr(scored_at, "isoformat") else str(scored_at),
+        replayed=True,
+    )
+
+
+def _with_case(result: ScoreResult, case_id: str | None) -> ScoreResult:
+    if case_id is None:
+        return result
+    from dataclasses import replace
+
+    return replace(result, case_id=case_id)
+
+
+def _rules_reasons(rules: Any, X: NDArray[np.float64], names: list[str]) -> list[list[Reason]]:
+    """Reasons of the red-flag rules that fired, per row (stated policy, shown first)."""
+    fired = rules.fired_matrix(X)
+    out: list[list[Reason]] = []
+    for k in range(X.shape[0]):
+        record = dict(zip(names, X[k].tolist(), strict=True))
+        out.append(
+            [
+                Reason(
+                    code=f"rule:{rule.id}",
+                    sentence=rule.render_reason(record),
+                    contribution=float(rule.weight),
+                    source="rule",
+                )
+                for j, rule in enumerate(rules.rules_)
+                if fired[k, j]
+            ]
+        )
+    return out
+
+
+def _describer(bundle: Bundle) -> Any:
+    graph_desc: dict[str, str] = dict(bundle.manifest.get("graph_descriptions", {}))
+
+    def describe(name: str) -> str:
+        if name == "outlier_risk":
+            return "how unusual the claim is overall (outlier percentile)"
+        if name in graph_desc:
+            return graph_desc[name]
+        return bundle.features.describe(name)
+
+    return describe
