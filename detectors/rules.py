@@ -246,6 +246,9 @@ class RulesDetector(BaseDetector):
     ['Amount 5000 is over 1000']
     """
 
+    #: Compiled rules are rebuilt from the ``rules`` parameter on load, not saved.
+    _unsaved_attrs = ("rules_",)
+
     def __init__(
         self,
         rules: str | Path | Sequence[Mapping[str, Any]] | None = None,
@@ -308,6 +311,11 @@ class RulesDetector(BaseDetector):
         self.n_features_in_ = len(columns)
         self._set_training_outputs(self.score_samples(X))
         return self
+
+    def _restore(self) -> None:
+        """Recompile the rules after :func:`detectors.load` (they are saved as their YAML form)."""
+        if hasattr(self, "rule_ids_"):
+            self.rules_ = self._compile_rules()
 
     # -- scoring -----------------------------------------------------------------------------
     def _columns(self, X: ArrayLike) -> tuple[dict[str, NDArray[Any]], int]:
