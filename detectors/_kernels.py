@@ -197,3 +197,74 @@ def impute(X: NDArray[np.float64], fill: NDArray[np.float64]) -> NDArray[np.floa
     if not mask.any():
         return X
     return np.where(mask, fill[np.newaxis, :], X)
+
+
+# -- nearest neighbours, brute force (KNN, LOF on small reference sets) ---------------------
+def _knn_rows(
+    X: NDArray[np.float64],
+    reference: NDArray[np.float64],
+    dist: NDArray[np.float64],
+    index: NDArray[np.int64],
+) -> None:
+    """Fill ``dist``/``index`` (n_rows, k) with each row's k nearest reference rows.
+
+    Euclidean distance summed in column order then square-rooted, as scikit-learn's trees
+    do; among equal distances the lower reference index comes first.
+    """
+    n_rows, n_features = X.shape
+    n_ref = reference.shape[0]
+    k = dist.shape[1]
+    for i in prange(n_rows):
+        best_d = dist[i]
+        best_i = index[i]
+        for q in range(k):
+            best_d[q] = np.inf
+            best_i[q] = -1
+        for r in range(n_ref):
+            s = 0.0
+            for j in range(n_features):
+                diff = X[i, j] - reference[r, j]
+                s += diff * diff
+            if s < best_d[k - 1]:
+                p = k - 1
+                while p > 0 and best_d[p - 1] > s:
+                    best_d[p] = best_d[p - 1]
+                    best_i[p] = best_i[p - 1]
+                    p -= 1
+                best_d[p] = s
+                best_i[p] = r
+        for q in range(k):
+            best_d[q] = np.sqrt(best_d[q])
+
+
+knn_rows = njit(cache=True, nogil=True)(_knn_rows)
+knn_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_knn_rows)
+
+
+def knn_query(
+    X: NDArray[np.float64], reference: NDArray[np.float64], k: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Distances and indices of each row's ``k`` nearest reference rows (brute force).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        Query rows, no NaN.
+    reference : ndarray of shape (n_ref, n_features)
+        Rows searched.
+    k : int
+        Neighbours per row, at most ``n_ref``.
+
+    Returns
+    -------
+    dist, index : ndarrays of shape (n_rows, k)
+        Sorted by increasing distance.
+    """
+    dist = np.empty((X.shape[0], k), dtype=np.float64)
+    index = np.empty((X.shape[0], k), dtype=np.int64)
+    if X.shape[0] < PARALLEL_MIN_ROWS // 8 or numba.get_num_threads() == 1:
+        knn_rows(X, reference, dist, index)
+    else:
+        with _PARALLEL_LOCK:
+            knn_rows_parallel(X, reference, dist, index)
+    return dist, index

@@ -1,4 +1,4 @@
-"""KNN and LOF outlier scores on a frozen reference sample searched with a KD-tree (small data)."""
+"""KNN and LOF outlier scores on a frozen reference sample (numba brute force or a KD-tree)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ from sklearn.neighbors import KDTree
 from detectors import _kernels
 from detectors.base import ArrayLike, BaseDetector
 
+#: With ``algorithm="auto"``, reference sets up to this size (or 10+ columns, where a
+#: KD-tree degrades to brute force anyway) are searched by the numba brute-force kernel.
+BRUTE_MAX_REFERENCE = 5000
+
 
 class _Neighbours(BaseDetector):
     """Shared fit for the neighbour detectors: impute, cap the reference sample, build a tree."""
 
     n_neighbors: int
+    algorithm: str
     leaf_size: int
     max_fit_samples: int
     random_state: int | None
@@ -25,6 +30,10 @@ class _Neighbours(BaseDetector):
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         if not isinstance(self.n_neighbors, int) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be an int >= 1, got {self.n_neighbors!r}")
+        if self.algorithm not in ("auto", "brute", "kd_tree"):
+            raise ValueError(
+                f"algorithm must be 'auto', 'brute' or 'kd_tree', got {self.algorithm!r}"
+            )
         if not isinstance(self.max_fit_samples, int) or self.max_fit_samples < 2:
             raise ValueError(f"max_fit_samples must be an int >= 2, got {self.max_fit_samples!r}")
 
@@ -44,18 +53,29 @@ class _Neighbours(BaseDetector):
         return arr, subsampled
 
     def _restore(self) -> None:
-        if hasattr(self, "reference_"):
-            self._tree = KDTree(self.reference_, leaf_size=self.leaf_size)
+        if not hasattr(self, "reference_"):
+            return
+        n_ref, n_features = self.reference_.shape
+        brute = self.algorithm == "brute" or (
+            self.algorithm == "auto" and (n_ref <= BRUTE_MAX_REFERENCE or n_features >= 10)
+        )
+        self._tree = None if brute else KDTree(self.reference_, leaf_size=self.leaf_size)
+
+    def _search(
+        self, arr: NDArray[np.float64], k: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        if self._tree is None:
+            return _kernels.knn_query(arr, self.reference_, k)
+        dist, idx = self._tree.query(arr, k=k)
+        return dist, idx
 
     def _loo_neighbours(self) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Each reference row's k nearest other rows (itself left out, as sklearn does)."""
-        dist, idx = self._tree.query(self.reference_, k=self.n_neighbors_ + 1)
+        dist, idx = self._search(self.reference_, self.n_neighbors_ + 1)
         return dist[:, 1:], idx[:, 1:]
 
     def _query(self, arr: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        arr = _kernels.impute(arr, self.fill_values_)
-        dist, idx = self._tree.query(arr, k=self.n_neighbors_)
-        return dist, idx
+        return self._search(_kernels.impute(arr, self.fill_values_), self.n_neighbors_)
 
 
 class KNNDetector(_Neighbours):
@@ -73,6 +93,9 @@ class KNNDetector(_Neighbours):
         k.
     method : {"largest", "mean", "median"}, default "largest"
         How the k distances become one score.
+    algorithm : {"auto", "brute", "kd_tree"}, default "auto"
+        Neighbour search: a numba brute-force kernel (``"auto"`` picks it for up to 5,000
+        reference rows or 10+ columns) or scikit-learn's ``KDTree``.
     leaf_size : int, default 30
         KD-tree leaf size.
     max_fit_samples : int, default 20000
@@ -95,6 +118,7 @@ class KNNDetector(_Neighbours):
         self,
         n_neighbors: int = 5,
         method: str = "largest",
+        algorithm: str = "auto",
         leaf_size: int = 30,
         max_fit_samples: int = 20000,
         random_state: int | None = None,
@@ -102,6 +126,7 @@ class KNNDetector(_Neighbours):
     ) -> None:
         self.n_neighbors = n_neighbors
         self.method = method
+        self.algorithm = algorithm
         self.leaf_size = leaf_size
         self.max_fit_samples = max_fit_samples
         self.random_state = random_state
@@ -171,6 +196,9 @@ class LOFDetector(_Neighbours):
     ----------
     n_neighbors : int, default 20
         k.
+    algorithm : {"auto", "brute", "kd_tree"}, default "auto"
+        Neighbour search: a numba brute-force kernel (``"auto"`` picks it for up to 5,000
+        reference rows or 10+ columns) or scikit-learn's ``KDTree``.
     leaf_size : int, default 30
         KD-tree leaf size.
     max_fit_samples : int, default 20000
@@ -192,12 +220,14 @@ class LOFDetector(_Neighbours):
     def __init__(
         self,
         n_neighbors: int = 20,
+        algorithm: str = "auto",
         leaf_size: int = 30,
         max_fit_samples: int = 20000,
         random_state: int | None = None,
         contamination: float = 0.1,
     ) -> None:
         self.n_neighbors = n_neighbors
+        self.algorithm = algorithm
         self.leaf_size = leaf_size
         self.max_fit_samples = max_fit_samples
         self.random_state = random_state

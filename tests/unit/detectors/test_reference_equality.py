@@ -112,19 +112,23 @@ def test_iforest_is_pyod_minus_its_offset(train: np.ndarray) -> None:
     )
 
 
+@pytest.mark.parametrize("algorithm", ["brute", "kd_tree"])
 @pytest.mark.parametrize("method", ["largest", "mean", "median"])
-def test_knn_equals_pyod(method: str, train: np.ndarray, new_rows: np.ndarray) -> None:
+def test_knn_equals_pyod(
+    method: str, algorithm: str, train: np.ndarray, new_rows: np.ndarray
+) -> None:
     ref = KNN(method=method).fit(train)
-    det = KNNDetector(method=method).fit(train)
+    det = KNNDetector(method=method, algorithm=algorithm).fit(train)
     np.testing.assert_allclose(det.decision_scores_, ref.decision_scores_, rtol=0, atol=1e-9)
     np.testing.assert_allclose(
         det.score_samples(new_rows), ref.decision_function(new_rows), rtol=0, atol=1e-9
     )
 
 
-def test_lof_equals_pyod(train: np.ndarray, new_rows: np.ndarray) -> None:
+@pytest.mark.parametrize("algorithm", ["brute", "kd_tree"])
+def test_lof_equals_pyod(algorithm: str, train: np.ndarray, new_rows: np.ndarray) -> None:
     ref = LOF().fit(train)
-    det = LOFDetector().fit(train)
+    det = LOFDetector(algorithm=algorithm).fit(train)
     np.testing.assert_allclose(det.decision_scores_, ref.decision_scores_, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(
         det.score_samples(new_rows), ref.decision_function(new_rows), rtol=1e-9, atol=1e-9
