@@ -1,1 +1,22 @@
-"""fraudlens graph package."""
+"""The identity graph: normalised, keyed-hashed identity values linked into entities and rings."""
+
+from graph.config import AllowList, GraphConfig
+from graph.features import DESCRIPTIONS, GRAPH_FEATURES
+from graph.identity import ClaimConflictError, IdentityGraph, entity_label
+from graph.keys import KeyMismatchError, KeyNotConfiguredError, load_or_create_demo_key
+from graph.normalise import NormaliseOptions, normalise
+
+__all__ = [
+    "DESCRIPTIONS",
+    "GRAPH_FEATURES",
+    "AllowList",
+    "ClaimConflictError",
+    "GraphConfig",
+    "IdentityGraph",
+    "KeyMismatchError",
+    "KeyNotConfiguredError",
+    "NormaliseOptions",
+    "entity_label",
+    "load_or_create_demo_key",
+    "normalise",
+]

@@ -1,0 +1,474 @@
+"""The identity graph: hash a claim's identity values, resolve its entity, keep its history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from graph import store
+from graph.config import AllowList, GraphConfig
+from graph.features import GRAPH_FEATURES
+from graph.index import GraphIndex, HashedClaim, Plan, layout_for
+from graph.keys import KeyedHasher, KeyMismatchError
+from graph.normalise import ip_block, national_id_valid, normalise, normalise_many
+from graph.resolution import NameSketcher
+
+logger = logging.getLogger(__name__)
+
+
+class ClaimLike(Protocol):
+    """What the graph reads from a claim (``fraudlens.spec.Claim`` has it)."""
+
+    @property
+    def claim_id(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def program(self) -> str: ...
+    @property
+    def amount(self) -> float: ...
+    @property
+    def identity(self) -> Mapping[str, str | None]: ...
+
+
+class ClaimConflictError(ValueError):
+    """A claim id already in the graph arrived with different content."""
+
+
+def entity_label(entity: int) -> str:
+    """The public form of an entity id (``E`` and 16 hex digits)."""
+    return f"E{entity:016x}"
+
+
+def entity_number(label: str) -> int:
+    """The inverse of :func:`entity_label`."""
+    if len(label) != 17 or label[0] != "E":
+        raise ValueError(f"entity id must look like 'E' and 16 hex digits, got {label!r}")
+    return int(label[1:], 16)
+
+
+def new_entity_number(claim_id: str) -> int:
+    """A stable entity id from the claim that created it (the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(claim_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def _epoch(ts: Any) -> float:
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            raise ValueError(f"claim timestamp must be timezone-aware, got naive {ts.isoformat()}")
+        return ts.timestamp()
+    return pd.Timestamp(ts).timestamp()
+
+
+class IdentityGraph:
+    """Identity keys -> entities, history, rings and graph features, persisted in a database.
+
+    Build with :meth:`open`. ``build`` ingests a whole frame (bulk writes); ``add`` ingests one
+    claim (idempotent on claim id, one small transaction); ``features`` only looks up. Both
+    paths run the same code in event-time order, so they give the same features.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        Where the ``graph_*`` tables live (SQLite for one process, PostgreSQL for several).
+    hasher : KeyedHasher
+        The keyed hasher (from the identity key).
+    identity_columns : dict
+        Spec column -> identity kind.
+    config : GraphConfig
+        Caps, weights and ring rules.
+    allow : set of int
+        Hashed allow-listed keys.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        hasher: KeyedHasher,
+        identity_columns: dict[str, str],
+        config: GraphConfig,
+        allow: set[int],
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.identity_columns = dict(identity_columns)
+        self._hasher = hasher
+        self._layout = layout_for(self.identity_columns)
+        self._sketcher = NameSketcher(hasher)
+        self.index = GraphIndex(self._layout, config, self._sketcher, allow)
+        self._proximity_meta = ""
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        engine: sa.Engine,
+        key: bytes,
+        identity_columns: dict[str, str] | None = None,
+        *,
+        allow_list: AllowList | None = None,
+        config: GraphConfig | None = None,
+    ) -> Self:
+        """Open (or create) the graph state in ``engine`` and load it into memory.
+
+        Parameters
+        ----------
+        engine : sqlalchemy.Engine
+            The database.
+        key : bytes
+            The identity key; a state written with another key is refused.
+        identity_columns : dict, optional
+            Spec column -> kind. Taken from the stored state when omitted.
+        allow_list : AllowList, optional
+            Legitimately shared values.
+        config : GraphConfig, optional
+            Defaults when omitted.
+
+        Returns
+        -------
+        IdentityGraph
+        """
+        hasher = KeyedHasher(key)
+        store.create_tables(engine)
+        cfg = config or GraphConfig()
+        with engine.begin() as conn:
+            store.lock(conn)
+            meta = store.read_meta(conn)
+            if not meta:
+                if identity_columns is None:
+                    raise ValueError(
+                        "a new graph needs identity_columns (column -> kind), got None"
+                    )
+                store.write_meta(
+                    conn,
+                    {
+                        "schema_version": store.SCHEMA_VERSION,
+                        "key_fingerprint": hasher.fingerprint,
+                        "identity_columns": json.dumps(identity_columns),
+                        "seq": "0",
+                    },
+                )
+                meta = store.read_meta(conn)
+        if meta["key_fingerprint"] != hasher.fingerprint:
+            raise KeyMismatchError(
+                f"the graph state was written with the key of fingerprint {meta['key_fingerprint']}, "
+                f"got a key of fingerprint {hasher.fingerprint}; rebuild the graph after a key rotation"
+            )
+        if meta["schema_version"] != store.SCHEMA_VERSION:
+            raise ValueError(
+                f"graph tables of layout {store.SCHEMA_VERSION} expected, got {meta['schema_version']}"
+            )
+        stored_columns = json.loads(meta["identity_columns"])
+        if identity_columns is not None and dict(identity_columns) != stored_columns:
+            raise ValueError(
+                f"identity columns {stored_columns} expected (those of the stored state), "
+                f"got {dict(identity_columns)}"
+            )
+        graph = cls(engine, hasher, stored_columns, cfg, set())
+        graph.index.allow = graph._hash_allow_list(allow_list)
+        graph.sync()
+        return graph
+
+    def _hash_allow_list(self, allow_list: AllowList | None) -> set[int]:
+        if allow_list is None:
+            return set()
+        allow: set[int] = set()
+        opts = self.config.normalise
+        for kind, values in allow_list.values.items():
+            for v in values:
+                n = normalise(kind, v, opts)
+                if n is None:
+                    raise ValueError(
+                        f"allow-list value of kind {kind!r} is not a usable {kind} (masked)"
+                    )
+                allow.add(self._hasher.hash(kind, n))
+                if kind == "ip":
+                    allow.add(self._hasher.hash("ip_block", ip_block(n)))
+        for _, hashes in allow_list.hashed.items():
+            allow.update(int(h, 16) for h in hashes)
+        return allow
+
+    def sync(self) -> bool:
+        """Load what other processes wrote since this one last looked; True when anything was new."""
+        with self.engine.connect() as conn:
+            changed = self._sync(conn)
+        return changed
+
+    def _sync(self, conn: sa.Connection) -> bool:
+        meta = store.read_meta(conn)
+        changed = False
+        if int(meta.get("seq", "0")) > self.index.seq:
+            rows = store.read_since(conn, self.index.seq)
+            self._sketcher.load(rows.names, rows.variants)
+            self.index.replay(rows.claims, rows.aliases, rows.entities)
+            self.index.seq = max(self.index.seq, int(meta["seq"]))
+            changed = True
+        prox = meta.get("proximity_as_of", "")
+        if prox != self._proximity_meta:
+            self.index.proximity = store.read_proximity(conn)
+            self._proximity_meta = prox
+            changed = True
+        return changed
+
+    # -- hashing ---------------------------------------------------------------------------
+    def hash_claim(self, claim: ClaimLike) -> HashedClaim:
+        """The claim with its identity values normalised and hashed (raw values dropped)."""
+        opts = self.config.normalise
+        identity = claim.identity
+        keys: list[int] = []
+        nid_invalid = False
+        for slot in self._layout:
+            if slot.kind == "ip_block":
+                continue
+            n = normalise(slot.kind, identity.get(slot.column), opts)
+            keys.append(self._hasher.hash(slot.kind, n) if n is not None else 0)
+            if slot.kind == "name" and n is not None:
+                self._sketcher.sketch(n, keys[-1])
+            elif slot.kind == "national_id" and n is not None and not national_id_valid(n, opts):
+                nid_invalid = True
+            elif slot.kind == "ip":
+                keys.append(self._hasher.hash("ip_block", ip_block(n)) if n is not None else 0)
+        return self._hashed(
+            str(claim.claim_id),
+            _epoch(claim.timestamp),
+            str(claim.program),
+            float(claim.amount),
+            tuple(keys),
+            nid_invalid,
+        )
+
+    @staticmethod
+    def _hashed(
+        claim_id: str,
+        ts: float,
+        program: str,
+        amount: float,
+        keys: tuple[int, ...],
+        nid_invalid: bool,
+    ) -> HashedClaim:
+        content = repr((claim_id, ts, program, amount, keys)).encode()
+        fingerprint = int.from_bytes(hashlib.blake2b(content, digest_size=8).digest(), "big") >> 1
+        return HashedClaim(claim_id, ts, program, amount, keys, nid_invalid, fingerprint)
+
+    def hash_frame(self, X: pd.DataFrame) -> list[HashedClaim]:
+        """Every claim of a validated frame, hashed, in event-time order (ties by claim id)."""
+        opts = self.config.normalise
+        order = X.sort_values(["submitted_at", "claim_id"], kind="stable").index
+        X = X.loc[order]
+        columns: list[list[int]] = []
+        nid_bad = np.zeros(len(X), dtype=bool)
+        for slot in self._layout:
+            if slot.kind == "ip_block":
+                continue
+            values = X[slot.column].astype(object).where(X[slot.column].notna(), None).tolist()
+            normed = normalise_many(slot.kind, values, opts)
+            columns.append(self._hasher.hash_many(slot.kind, normed))
+            if slot.kind == "name":
+                for n, h in zip(normed, columns[-1], strict=True):
+                    if n is not None and h not in self._sketcher.names:
+                        self._sketcher.sketch(n, h)
+            elif slot.kind == "national_id":
+                valid: dict[str, bool] = {}
+                for i, n in enumerate(normed):
+                    if n is not None:
+                        ok = valid.get(n)
+                        if ok is None:
+                            ok = valid[n] = national_id_valid(n, opts)
+                        nid_bad[i] |= not ok
+            elif slot.kind == "ip":
+                blocks = [ip_block(n) if n is not None else None for n in normed]
+                columns.append(self._hasher.hash_many("ip_block", blocks))
+        ts = (X["submitted_at"].astype("datetime64[ns, UTC]").astype("int64") / 1e9).tolist()
+        ids = X["claim_id"].astype(str).tolist()
+        programs = X["program"].astype(str).tolist()
+        amounts = X["amount"].astype(float).tolist()
+        rows = list(zip(*columns, strict=True)) if columns else [()] * len(X)
+        return [
+            self._hashed(ids[i], ts[i], programs[i], amounts[i], rows[i], bool(nid_bad[i]))
+            for i in range(len(X))
+        ]
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """The graph-state version: changes whenever the state or the proximity snapshot does."""
+        return f"g{self.index.seq}-p{len(self.index.proximity)}"
+
+    def build(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Ingest every claim of a validated frame; point-in-time features per claim.
+
+        Claims are taken in event-time order. Claims already in the graph keep the features
+        they were given when added. Rows are written to the store in bulk at the end.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            A validated claims frame (``claim_id``, ``submitted_at``, ``program``, ``amount``
+            and the identity columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``claim_id``, columns :data:`GRAPH_FEATURES` (float64), in ``X``'s row order.
+        """
+        missing = [
+            c
+            for c in ("claim_id", "submitted_at", "program", "amount", *self.identity_columns)
+            if c not in X
+        ]
+        if missing:
+            raise ValueError(f"claims frame must have columns {missing}, got {list(X.columns)}")
+        self.sync()
+        hashed = self.hash_frame(X)
+        out = np.empty((len(hashed), len(GRAPH_FEATURES)), dtype=np.float64)
+        index = self.index
+        seq = index.seq
+        row_of: dict[str, int] = {}
+        for i, x in enumerate(hashed):
+            row_of[x.claim_id] = i
+            stored = self._known(x)
+            if stored is not None:
+                out[i] = stored
+                continue
+            plan = index.plan(x, new_entity_number(x.claim_id))
+            seq += 1
+            index.apply(x, plan, seq, plan.features)
+            out[i] = plan.features
+        with self.engine.begin() as conn:
+            store.lock(conn)
+            self._flush(conn, seq)
+        logger.info(
+            "identity graph built: %d claims, %d entities", len(hashed), len(index.entities)
+        )
+        frame = pd.DataFrame(
+            out,
+            columns=GRAPH_FEATURES,
+            index=pd.Index([x.claim_id for x in hashed], name="claim_id"),
+        )
+        return frame.loc[X["claim_id"].astype(str).tolist()]
+
+    def add(self, claim: ClaimLike) -> dict[str, float]:
+        """Ingest one claim (idempotent on claim id) and return its point-in-time features.
+
+        Raises
+        ------
+        ClaimConflictError
+            When the claim id is known with different content.
+        """
+        x = self.hash_claim(claim)
+        stored = self._known(x)
+        if stored is not None:
+            return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
+        with self.engine.begin() as conn:
+            store.lock(conn)
+            if store.current_seq(conn) > self.index.seq:
+                self._sync(conn)
+                stored = self._known(x)
+                if stored is not None:
+                    return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
+            plan = self.index.plan(x, new_entity_number(x.claim_id))
+            seq = self.index.seq + 1
+            try:
+                self.index.apply(x, plan, seq, plan.features)
+                self._flush(conn, seq)
+            except BaseException:
+                # the index is ahead of a store that rolled back: reload it from the store
+                self._reload()
+                raise
+        return dict(zip(GRAPH_FEATURES, plan.features.tolist(), strict=True))
+
+    def features(self, claim: ClaimLike) -> dict[str, float]:
+        """Features of a claim without writing: stored ones if added, else as if added now."""
+        x = self.hash_claim(claim)
+        stored = self._known(x)
+        if stored is None:
+            stored = self.plan(x).features
+        return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
+
+    def plan(self, x: HashedClaim) -> Plan:
+        """What adding a hashed claim would do (its entity and features), changing nothing."""
+        return self.index.plan(x, new_entity_number(x.claim_id))
+
+    def entity_of(self, claim_id: str) -> str | None:
+        """The entity id of an added claim (after any merge), or None when unknown."""
+        row = self.index.claim_row.get(claim_id)
+        if row is None:
+            return None
+        return entity_label(self.index.resolve(self.index.claim_entity[row]))
+
+    def refresh_fraud_proximity(
+        self, confirmed_fraud_entity_ids: list[str], as_of: datetime
+    ) -> int:
+        """Recompute proximity to confirmed fraud (personalised PageRank) as of ``as_of``.
+
+        Run in batch on a cadence (daily by default, see docs/identity-graph.md). Claims with
+        an event time at or after ``as_of`` see the new scores; earlier claims keep older ones.
+
+        Returns
+        -------
+        int
+            Entities with a non-zero score.
+        """
+        from graph.rings import fraud_proximity
+
+        seeds = [self.index.resolve(entity_number(e)) for e in confirmed_fraud_entity_ids]
+        scores = fraud_proximity(self.index, seeds, self.config)
+        when = _epoch(as_of)
+        with self.engine.begin() as conn:
+            store.lock(conn)
+            store.write_proximity(conn, when, scores)
+            self._sync(conn)
+        return len(scores)
+
+    def neighbourhood(self, claim_id: str, max_nodes: int = 50) -> dict[str, Any]:
+        """The claim's entity, its linked entities, masked shared attributes and their claims."""
+        from graph.neighbourhood import neighbourhood
+
+        return neighbourhood(self, claim_id, max_nodes=max_nodes)
+
+    def rings(self, top: int = 20) -> list[dict[str, Any]]:
+        """Suspected rings, largest first, with members and masked shared attributes."""
+        from graph.rings import find_rings
+
+        return find_rings(self.index, self.config, top=top)
+
+    # -- internals -------------------------------------------------------------------------
+    def _known(self, x: HashedClaim) -> NDArray[np.float64] | None:
+        row = self.index.claim_row.get(x.claim_id)
+        if row is None:
+            return None
+        if self.index.claim_fingerprint[row] != x.fingerprint:
+            raise ClaimConflictError(
+                f"claim {x.claim_id}: expected the content it was first added with, got different content"
+            )
+        return self.index.claim_features(x.claim_id)
+
+    def _flush(self, conn: sa.Connection, seq: int) -> None:
+        store.write_pending(
+            conn, self.index.pending, self._sketcher.new_names, self._sketcher.new_tokens, seq
+        )
+        self.index.pending.clear()
+        self._sketcher.new_names.clear()
+        self._sketcher.new_tokens.clear()
+        self.index.seq = seq
+
+    def _reload(self) -> None:
+        allow = self.index.allow
+        self._sketcher = NameSketcher(self._hasher)
+        self.index = GraphIndex(self._layout, self.config, self._sketcher, allow)
+        self._proximity_meta = ""
+        self.sync()
+
+
+def utc_now() -> datetime:
+    """The current time, UTC (for ``refresh_fraud_proximity(as_of=...)``)."""
+    return datetime.now(UTC)

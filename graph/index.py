@@ -1,0 +1,634 @@
+"""The in-process index of the identity graph: entities, keys, history, edges and groups.
+
+It is a cache of the store: every change is made by :meth:`GraphIndex.apply` (from a new
+claim, or replayed from the store's rows in sequence order), so two processes that apply the
+same rows hold the same index and compute the same features.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from graph.config import LINK_KINDS, PLACE_SHARED_KINDS, GraphConfig
+from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WINDOWS
+from graph.resolution import BLOCKING_RULES, NameSketcher
+
+DAY = 86400.0
+
+#: Every kind a key slot may hold (the spec's kinds plus the derived ``ip_block``).
+SLOT_KINDS: tuple[str, ...] = (
+    "national_id",
+    "name",
+    "dob",
+    "phone",
+    "email",
+    "address",
+    "bank_account",
+    "device_id",
+    "ip",
+    "ip_block",
+)
+KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(SLOT_KINDS)}
+#: Kinds whose keys are indexed with their users (the rest serve resolution only).
+INDEXED_KINDS = frozenset({"national_id", *LINK_KINDS, "ip_block"})
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One hashed key of a claim: the spec column it comes from and its kind."""
+
+    column: str
+    kind: str
+
+
+def layout_for(identity_columns: dict[str, str]) -> tuple[Slot, ...]:
+    """The key slots of a claim for a spec's identity columns (an IP adds its block)."""
+    slots: list[Slot] = []
+    for column, kind in identity_columns.items():
+        if kind not in KIND_CODE or kind == "ip_block":
+            raise ValueError(
+                f"identity column {column!r}: kind must be one of "
+                f"{', '.join(SLOT_KINDS[:-1])}, got {kind!r}"
+            )
+        slots.append(Slot(column, kind))
+        if kind == "ip":
+            slots.append(Slot(f"{column}/block", "ip_block"))
+    return tuple(slots)
+
+
+@dataclass(frozen=True, slots=True)
+class HashedClaim:
+    """A claim as the graph sees it: no raw identity value, only keyed hashes (0 = missing)."""
+
+    claim_id: str
+    ts: float
+    program: str
+    amount: float
+    keys: tuple[int, ...]
+    nid_invalid: bool
+    fingerprint: int
+
+
+@dataclass(slots=True)
+class Plan:
+    """What adding a claim would do: the entities it matches (survivor first) and its features."""
+
+    matched: list[int]
+    entity: int
+    features: NDArray[np.float64]
+
+
+class Entity:
+    """One resolved person: its claims over time and the keys it has used."""
+
+    __slots__ = (
+        "id",
+        "seq",
+        "first_ts",
+        "ts",
+        "amount",
+        "program",
+        "keys",
+        "addresses",
+        "names",
+        "blocks",
+    )
+
+    def __init__(self, entity_id: int, seq: int, first_ts: float) -> None:
+        self.id = entity_id
+        self.seq = seq
+        self.first_ts = first_ts
+        self.ts: list[float] = []
+        self.amount: list[float] = []
+        self.program: list[str] = []
+        self.keys: list[tuple[int, int]] = []  # (kind code, key)
+        self.addresses: list[int] = []
+        self.names: list[int] = []
+        self.blocks: list[tuple[int, int, int]] = []
+
+
+class Shared:
+    """A key used by more than one entity: entity -> [first seen, last seen]."""
+
+    __slots__ = ("first", "users")
+
+    def __init__(self, first: float, users: dict[int, list[float]]) -> None:
+        self.first = first
+        self.users = users
+
+
+@dataclass
+class Pending:
+    """Rows made since the store was last written."""
+
+    claims: list[tuple] = field(default_factory=list)
+    keys: list[tuple] = field(default_factory=list)
+    entities: list[tuple] = field(default_factory=list)
+    aliases: list[tuple] = field(default_factory=list)
+    edges: list[tuple] = field(default_factory=list)
+
+    def clear(self) -> None:
+        for rows in (self.claims, self.keys, self.entities, self.aliases, self.edges):
+            rows.clear()
+
+    def __len__(self) -> int:
+        return (
+            len(self.claims)
+            + len(self.keys)
+            + len(self.entities)
+            + len(self.aliases)
+            + len(self.edges)
+        )
+
+
+class GraphIndex:
+    """Entities, keys, history, edges and groups in memory.
+
+    Parameters
+    ----------
+    layout : sequence of Slot
+        The key slots of every claim.
+    config : GraphConfig
+        Caps, household size, ring size.
+    sketcher : NameSketcher
+        Names as keyed hashes.
+    allow : set of int
+        Allow-listed keys: they link nobody.
+    """
+
+    def __init__(
+        self, layout: Sequence[Slot], config: GraphConfig, sketcher: NameSketcher, allow: set[int]
+    ) -> None:
+        self.layout = tuple(layout)
+        self.config = config
+        self.sketcher = sketcher
+        self.allow = allow
+        self.kinds = tuple(s.kind for s in self.layout)
+        self.codes = tuple(KIND_CODE[k] for k in self.kinds)
+        # Attach addresses first: a household explains sharing only once its address is known.
+        self._apply_order = sorted(
+            range(len(self.layout)), key=lambda i: self.kinds[i] != "address"
+        )
+        self._name_slots = [i for i, k in enumerate(self.kinds) if k == "name"]
+        self._feature_slot = {
+            k: self.kinds.index(k) if k in self.kinds else -1 for k in KEY_FEATURE_KINDS
+        }
+        self._caps = dict(config.caps)
+        self.entities: dict[int, Entity] = {}
+        self.alias: dict[int, int] = {}
+        self.users: dict[int, tuple[int, float, float] | Shared] = {}
+        self.bank_ts: dict[int, list[float]] = {}
+        self.blocks: dict[tuple[int, int, int], list[int]] = {}
+        self.parent: dict[int, int] = {}
+        self.size: dict[int, int] = {}
+        self.n_edges: dict[int, int] = {}
+        self.n_shared: dict[int, int] = {}
+        self.pairs: set[tuple[int, int]] = set()
+        self.shared_keys: set[int] = set()
+        self.edges: dict[int, list[tuple[int, int, int, float]]] = {}
+        self.claim_row: dict[str, int] = {}
+        self.claim_entity: list[int] = []
+        self.claim_fingerprint: list[int] = []
+        self.claim_ts: list[float] = []
+        self._features = np.zeros((1024, N_FEATURES), dtype=np.float64)
+        self.proximity: list[tuple[float, dict[int, float]]] = []
+        self.seq = 0
+        self.pending = Pending()
+
+    # -- lookups ---------------------------------------------------------------------------
+    def resolve(self, entity: int) -> int:
+        """The surviving entity id of ``entity`` (itself unless it was merged)."""
+        alias = self.alias
+        while entity in alias:
+            entity = alias[entity]
+        return entity
+
+    def users_of(self, key: int) -> dict[int, list[float]]:
+        """Entity -> [first seen, last seen] for one key (empty when unseen)."""
+        u = self.users.get(key)
+        if u is None:
+            return {}
+        if isinstance(u, tuple):
+            return {u[0]: [u[1], u[2]]}
+        return u.users
+
+    def claim_features(self, claim_id: str) -> NDArray[np.float64] | None:
+        """The stored point-in-time features of an added claim."""
+        row = self.claim_row.get(claim_id)
+        return None if row is None else self._features[row]
+
+    def find(self, e: int) -> int:
+        """The group (union-find root) of entity ``e``."""
+        parent = self.parent
+        while e in parent and parent[e] != e:
+            nxt = parent[e]
+            parent[e] = parent.get(nxt, nxt)
+            e = nxt
+        return e
+
+    # -- planning (read only) --------------------------------------------------------------
+    def plan(self, x: HashedClaim, new_entity: int) -> Plan:
+        """Resolve ``x`` to entities and compute its features, changing nothing."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, key in zip(self.kinds, x.keys, strict=True):
+            if key:
+                by_kind.setdefault(kind, []).append(key)
+        matched = self._match(x, by_kind)
+        survivor = matched[0] if matched else new_entity
+        return Plan(matched, survivor, self._compute(x, matched, by_kind))
+
+    def _match(self, x: HashedClaim, by_kind: dict[str, list[int]]) -> list[int]:
+        found: set[int] = set()
+        nids = by_kind.get("national_id", ())
+        for nid in nids:
+            for e in self.users_of(nid):
+                found.add(self.resolve(e))
+        names = by_kind.get("name", ())
+        if names:
+            level = self.config.name_match_level
+            compare = self.sketcher.compare
+            for r, (left, right) in enumerate(BLOCKING_RULES):
+                for hl in by_kind.get(left, ()):
+                    for hr in by_kind.get(right, ()):
+                        for e in self.blocks.get((r, hl, hr), ()):
+                            root = self.resolve(e)
+                            if root in found:
+                                continue
+                            ent = self.entities[root]
+                            if nids and self._nid_conflict(ent, nids):
+                                continue
+                            if any(compare(a, b) >= level for a in names for b in ent.names):
+                                found.add(root)
+        return sorted(found, key=lambda e: (self.entities[e].seq, e))
+
+    @staticmethod
+    def _nid_conflict(ent: Entity, nids: Sequence[int]) -> bool:
+        code = KIND_CODE["national_id"]
+        theirs = [k for c, k in ent.keys if c == code]
+        return bool(theirs) and not set(theirs) & set(nids)
+
+    def _compute(
+        self, x: HashedClaim, matched: list[int], by_kind: dict[str, list[int]]
+    ) -> NDArray[np.float64]:
+        t = x.ts
+        f: list[float] = []
+        ents = [self.entities[m] for m in matched]
+        # entity history over windows (earlier claims only)
+        counts, amounts, programs = [], [], []
+        for w in WINDOWS:
+            lo = t - w * DAY
+            n, s, p = 0, 0.0, set()
+            for e in ents:
+                i0, i1 = bisect_left(e.ts, lo), bisect_left(e.ts, t)
+                if i1 > i0:
+                    n += i1 - i0
+                    s += sum(e.amount[i0:i1])
+                    p.update(e.program[i0:i1])
+            counts.append(float(n))
+            amounts.append(s)
+            programs.append(float(len(p)))
+        f += counts + amounts + programs
+        f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY) if ents else 0.0)
+        names = set(by_kind.get("name", ()))
+        banks = set(by_kind.get("bank_account", ()))
+        bank_code = KIND_CODE["bank_account"]
+        for e in ents:
+            names.update(e.names)
+            banks.update(k for c, k in e.keys if c == bank_code)
+        f.append(float(len(names)))
+        f.append(float(len(banks)))
+        mset = set(matched)
+        # per key: age and other entities in 90 days
+        lo90 = t - 90 * DAY
+        for kind in KEY_FEATURE_KINDS:
+            i = self._feature_slot[kind]
+            key = x.keys[i] if i >= 0 else 0
+            if not key:
+                f += [-1.0, 0.0]
+                continue
+            u = self.users.get(key)
+            if u is None:
+                f += [0.0, 0.0]
+                continue
+            if isinstance(u, tuple):
+                first = u[1]
+                others = 0 if u[0] in mset or key in self.allow else int(u[2] >= lo90 and u[1] < t)
+            else:
+                first = u.first
+                if key in self.allow:
+                    others = 0
+                else:
+                    others = 0
+                    for e, (fs, ls) in u.users.items():
+                        if ls >= lo90 and fs < t and e not in mset:
+                            others += 1
+                            if others >= SHARED_COUNT_CAP:
+                                break
+            f += [max(0.0, (t - first) / DAY), float(others)]
+        # bank account history
+        i = self._feature_slot["bank_account"]
+        bank = x.keys[i] if i >= 0 else 0
+        ts_list = self.bank_ts.get(bank, []) if bank else []
+        i1 = bisect_left(ts_list, t)
+        for w in WINDOWS:
+            f.append(float(i1 - bisect_left(ts_list, t - w * DAY)))
+        if bank:
+            f.append(float(1 + sum(1 for e in self.users_of(bank) if e not in mset)))
+        else:
+            f.append(0.0)
+        f.append(1.0 if x.nid_invalid else 0.0)
+        f += self._group_features(matched, mset, by_kind)
+        f += self._proximity_features(t, matched)
+        return np.asarray(f, dtype=np.float64)
+
+    def ring_link(self, kind: str, key: int, n_users: int, addresses: set[int], other: int) -> bool:
+        """Whether sharing ``key`` (used by ``n_users`` entities) links an entity to ``other``.
+
+        ``addresses`` are the first entity's addresses. Allow-listed values and values over
+        the kind's cap (shared places) link nobody; an address links its users only beyond
+        household size; sharing inside a household (or a phone, e-mail, device or IP at any
+        shared address) is explained.
+        """
+        if key in self.allow or n_users > self._caps[kind]:
+            return False
+        if kind == "address":
+            return n_users > self.config.household_max
+        ent = self.entities.get(other)
+        if ent is None or not addresses:
+            return True
+        common = addresses.intersection(ent.addresses)
+        if not common:
+            return True
+        if kind in PLACE_SHARED_KINDS:
+            return False
+        limit = self.config.household_max
+        return not any(len(self.users_of(a)) <= limit for a in common)
+
+    def _group_features(
+        self, matched: list[int], mset: set[int], by_kind: dict[str, list[int]]
+    ) -> list[float]:
+        roots = {self.find(m) for m in matched}
+        addresses = set(by_kind.get("address", ()))
+        for m in matched:
+            addresses.update(self.entities[m].addresses)
+        me = matched[0] if matched else -1
+        new_pairs = 0
+        new_shared = 0
+        for kind in LINK_KINDS:
+            for key in by_kind.get(kind, ()):
+                users = self.users_of(key)
+                if not users or key in self.allow:
+                    continue
+                others = [o for o in users if o not in mset]
+                if not others:
+                    continue
+                n_after = len(users) + (0 if len(others) < len(users) else 1)
+                linked = False
+                for o in others:
+                    if not self.ring_link(kind, key, n_after, addresses, o):
+                        continue
+                    linked = True
+                    roots.add(self.find(o))
+                    if (min(me, o), max(me, o)) not in self.pairs:
+                        new_pairs += 1
+                if linked and key not in self.shared_keys:
+                    new_shared += 1
+        size = sum(self.size.get(r, 1) for r in roots) + (0 if matched else 1)
+        n_edges = sum(self.n_edges.get(r, 0) for r in roots) + new_pairs
+        n_shared = sum(self.n_shared.get(r, 0) for r in roots) + new_shared
+        density = 2.0 * n_edges / (size * (size - 1)) if size > 1 else 0.0
+        in_ring = 1.0 if size >= self.config.ring_min_members else 0.0
+        return [float(size), min(1.0, density), float(n_shared), in_ring]
+
+    def _proximity_features(self, t: float, matched: list[int]) -> list[float]:
+        for as_of, scores in reversed(self.proximity):
+            if as_of <= t:
+                score = max((scores.get(m, 0.0) for m in matched), default=0.0)
+                return [score, (t - as_of) / DAY]
+        return [0.0, -1.0]
+
+    # -- applying (the only place state changes) ---------------------------------------------
+    def apply(self, x: HashedClaim, plan: Plan, seq: int, features: NDArray[np.float64]) -> None:
+        """Add claim ``x`` as decided by ``plan`` (merges first, then the claim's keys)."""
+        self.seq = max(self.seq, seq)
+        matched = plan.matched
+        if matched:
+            survivor = matched[0]
+            for loser in matched[1:]:
+                self.merge(loser, survivor, seq, record=True)
+        else:
+            survivor = plan.entity
+            self._new_entity(survivor, seq, x.ts)
+        self._attach_claim(x, survivor, seq, features)
+
+    def _new_entity(self, entity: int, seq: int, ts: float) -> Entity:
+        ent = Entity(entity, seq, ts)
+        self.entities[entity] = ent
+        self.pending.entities.append((entity, seq, ts))
+        return ent
+
+    def _attach_claim(
+        self, x: HashedClaim, entity: int, seq: int, features: NDArray[np.float64]
+    ) -> None:
+        ent = self.entities[entity]
+        t = x.ts
+        if not ent.ts or t >= ent.ts[-1]:
+            ent.ts.append(t)
+            ent.amount.append(x.amount)
+            ent.program.append(x.program)
+        else:
+            j = bisect_left(ent.ts, t)
+            ent.ts.insert(j, t)
+            ent.amount.insert(j, x.amount)
+            ent.program.insert(j, x.program)
+        ent.first_ts = min(ent.first_ts, t)
+        keys = x.keys
+        for i in self._apply_order:
+            key = keys[i]
+            if key:
+                kind = self.kinds[i]
+                if kind in INDEXED_KINDS:
+                    self._attach_key(ent, kind, key, t, seq)
+                elif kind == "name" and key not in ent.names:
+                    ent.names.append(key)
+        by_kind: dict[str, list[int]] = {}
+        for kind, key in zip(self.kinds, keys, strict=True):
+            if key:
+                by_kind.setdefault(kind, []).append(key)
+        for r, (left, right) in enumerate(BLOCKING_RULES):
+            for hl in by_kind.get(left, ()):
+                for hr in by_kind.get(right, ()):
+                    bk = (r, hl, hr)
+                    lst = self.blocks.setdefault(bk, [])
+                    if entity not in lst:
+                        lst.append(entity)
+                        ent.blocks.append(bk)
+        row = len(self.claim_entity)
+        if row >= len(self._features):
+            grown = np.zeros((2 * len(self._features), N_FEATURES), dtype=np.float64)
+            grown[:row] = self._features[:row]
+            self._features = grown
+        self._features[row] = features
+        self.claim_row[x.claim_id] = row
+        self.claim_entity.append(entity)
+        self.claim_fingerprint.append(x.fingerprint)
+        self.claim_ts.append(t)
+        self.pending.claims.append((seq, x, entity, features))
+
+    def _attach_key(self, ent: Entity, kind: str, key: int, t: float, seq: int) -> None:
+        me = ent.id
+        u = self.users.get(key)
+        if kind == "bank_account":
+            lst = self.bank_ts.get(key)
+            if lst is None:
+                self.bank_ts[key] = [t]
+            elif t >= lst[-1]:
+                lst.append(t)
+            else:
+                insort(lst, t)
+        if u is None:
+            self.users[key] = (me, t, t)
+        elif isinstance(u, tuple):
+            if u[0] == me:
+                self.users[key] = (me, min(u[1], t), max(u[2], t))
+                return
+            self.users[key] = Shared(min(u[1], t), {u[0]: [u[1], u[2]], me: [t, t]})
+        else:
+            span = u.users.get(me)
+            u.first = min(u.first, t)
+            if span is not None:
+                span[0] = min(span[0], t)
+                span[1] = max(span[1], t)
+                return
+            u.users[me] = [t, t]
+        # a new (key, entity) pair
+        code = KIND_CODE[kind]
+        ent.keys.append((code, key))
+        if kind == "address":
+            ent.addresses.append(key)
+        self.pending.keys.append((key, me, code, t, seq))
+        if u is not None and kind in LINK_KINDS and key not in self.allow:
+            self._link(ent, kind, code, key, t, seq)
+
+    def _link(self, ent: Entity, kind: str, code: int, key: int, t: float, seq: int) -> None:
+        users = self.users_of(key)
+        n_users = len(users)
+        if n_users > self._caps[kind]:
+            return
+        me = ent.id
+        addresses = set(ent.addresses)
+        for o in users:
+            if o == me:
+                continue
+            self.edges.setdefault(me, []).append((o, code, key, t))
+            self.edges.setdefault(o, []).append((me, code, key, t))
+            self.pending.edges.append((min(me, o), max(me, o), code, key, t, seq))
+            if self.ring_link(kind, key, n_users, addresses, o):
+                self._union(me, o)
+                pair = (min(me, o), max(me, o))
+                root = self.find(me)
+                if pair not in self.pairs:
+                    self.pairs.add(pair)
+                    self.n_edges[root] = self.n_edges.get(root, 0) + 1
+                if key not in self.shared_keys:
+                    self.shared_keys.add(key)
+                    self.n_shared[root] = self.n_shared.get(root, 0) + 1
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        for r in (ra, rb):
+            if r not in self.parent:
+                self.parent[r] = r
+                self.size[r] = 1
+        if ra == rb:
+            return
+        if (self.size[ra], -ra) < (self.size[rb], -rb):
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size.pop(rb)
+        self.n_edges[ra] = self.n_edges.get(ra, 0) + self.n_edges.pop(rb, 0)
+        self.n_shared[ra] = self.n_shared.get(ra, 0) + self.n_shared.pop(rb, 0)
+
+    def merge(self, loser: int, survivor: int, seq: int, *, record: bool) -> None:
+        """Fold entity ``loser`` into ``survivor``; the loser's id stays as an alias."""
+        self.alias[loser] = survivor
+        if record:
+            self.pending.aliases.append((loser, survivor, seq))
+        lose = self.entities.pop(loser)
+        keep = self.entities[survivor]
+        if lose.ts:
+            rows = sorted(
+                zip(
+                    keep.ts + lose.ts,
+                    keep.amount + lose.amount,
+                    keep.program + lose.program,
+                    strict=True,
+                ),
+                key=lambda r: r[0],
+            )
+            keep.ts = [r[0] for r in rows]
+            keep.amount = [r[1] for r in rows]
+            keep.program = [r[2] for r in rows]
+        keep.first_ts = min(keep.first_ts, lose.first_ts)
+        held = {k for _, k in keep.keys}
+        for code, key in lose.keys:
+            u = self.users[key]
+            if isinstance(u, tuple):
+                self.users[key] = (survivor, u[1], u[2])
+            else:
+                span = u.users.pop(loser)
+                mine = u.users.get(survivor)
+                if mine is None:
+                    u.users[survivor] = span
+                else:
+                    mine[0], mine[1] = min(mine[0], span[0]), max(mine[1], span[1])
+                if len(u.users) == 1:
+                    ((e, (fs, ls)),) = u.users.items()
+                    self.users[key] = (e, fs, ls)
+            if key not in held:
+                keep.keys.append((code, key))
+                held.add(key)
+                if code == KIND_CODE["address"]:
+                    keep.addresses.append(key)
+        for name in lose.names:
+            if name not in keep.names:
+                keep.names.append(name)
+        for bk in lose.blocks:
+            lst = self.blocks[bk]
+            lst.remove(loser)
+            if survivor not in lst:
+                lst.append(survivor)
+                keep.blocks.append(bk)
+        moved = self.edges.pop(loser, None)
+        if moved:
+            self.edges.setdefault(survivor, []).extend(e for e in moved if e[0] != survivor)
+            for o in {e[0] for e in moved}:
+                theirs = self.edges.get(o, [])
+                theirs[:] = [(survivor, *e[1:]) if e[0] == loser else e for e in theirs]
+                if o == survivor:
+                    theirs[:] = [e for e in theirs if e[0] != survivor]
+        if loser in self.parent or survivor in self.parent:
+            self._union(loser, survivor)
+
+    # -- replay from the store -------------------------------------------------------------
+    def replay(
+        self,
+        claims: Iterable[tuple[int, HashedClaim, int, NDArray[np.float64]]],
+        aliases: dict[int, list[tuple[int, int]]],
+        entities: dict[int, tuple[int, float]],
+    ) -> None:
+        """Apply stored rows in sequence order (a restart, or rows from another process)."""
+        for seq, x, entity, features in claims:
+            for loser, survivor in aliases.get(seq, ()):
+                self.merge(loser, survivor, seq, record=False)
+            if entity not in self.entities:
+                eseq, ets = entities.get(entity, (seq, x.ts))
+                self.entities[entity] = Entity(entity, eseq, ets)
+            self._attach_claim(x, entity, seq, features)
+            self.seq = max(self.seq, seq)
+        self.pending.clear()

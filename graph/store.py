@@ -1,0 +1,260 @@
+"""Persisted identity-graph state: ``graph_*`` tables (SQLite or PostgreSQL), hashed keys only.
+
+No column holds a raw or normalised identity value: keys are keyed 63-bit hashes, names are
+hashes of tokens. Rows carry the sequence number of the claim that made them, so a process
+can load what others wrote since it last looked (:func:`read_since`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from graph.index import HashedClaim, Pending
+
+#: Version of the table layout; a state written by another layout is refused.
+SCHEMA_VERSION = "1"
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "graph_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+claims_table = sa.Table(
+    "graph_claims",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("claim_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("entity_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("keys", sa.LargeBinary, nullable=False),
+    sa.Column("nid_invalid", sa.Boolean, nullable=False),
+    sa.Column("fingerprint", sa.BigInteger, nullable=False),
+    sa.Column("features", sa.LargeBinary, nullable=False),
+)
+keys_table = sa.Table(
+    "graph_keys",
+    metadata,
+    sa.Column("key_hash", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entity_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+entities_table = sa.Table(
+    "graph_entities",
+    metadata,
+    sa.Column("entity_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("alias_of", sa.BigInteger, nullable=True),
+    sa.Column("merged_seq", sa.BigInteger, nullable=True, index=True),
+)
+edges_table = sa.Table(
+    "graph_edges",
+    metadata,
+    sa.Column("entity_a", sa.BigInteger, nullable=False, index=True),
+    sa.Column("entity_b", sa.BigInteger, nullable=False, index=True),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("key_hash", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+names_table = sa.Table(
+    "graph_names",
+    metadata,
+    sa.Column("name_hash", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("tokens", sa.LargeBinary, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, index=True),
+)
+tokens_table = sa.Table(
+    "graph_tokens",
+    metadata,
+    sa.Column("token_hash", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("variants", sa.LargeBinary, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, index=True),
+)
+proximity_table = sa.Table(
+    "graph_proximity",
+    metadata,
+    sa.Column("as_of", sa.Float, primary_key=True, autoincrement=False),
+    sa.Column("entity_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("score", sa.Float, nullable=False),
+)
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create the ``graph_*`` tables where missing (a no-op when they exist)."""
+    metadata.create_all(engine)
+
+
+def pack(values: list[int] | tuple[int, ...] | frozenset[int]) -> bytes:
+    """Hashes as little-endian int64 bytes."""
+    return np.asarray(
+        sorted(values) if isinstance(values, frozenset) else values, dtype="<i8"
+    ).tobytes()
+
+
+def unpack(blob: bytes) -> tuple[int, ...]:
+    """The inverse of :func:`pack`."""
+    return tuple(int(v) for v in np.frombuffer(blob, dtype="<i8"))
+
+
+def _placeholders(conn: sa.Connection, n: int) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def _insert_many(
+    conn: sa.Connection, table: sa.Table, rows: list[tuple], chunk: int = 50_000
+) -> None:
+    if not rows:
+        return
+    cols = ", ".join(c.name for c in table.columns)
+    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({_placeholders(conn, len(table.columns))})"
+    for i in range(0, len(rows), chunk):
+        conn.exec_driver_sql(sql, rows[i : i + chunk])
+
+
+def read_meta(conn: sa.Connection) -> dict[str, str]:
+    """All meta values (seq, key fingerprint, identity columns, schema version...)."""
+    return {r.name: r.value for r in conn.execute(sa.select(meta_table))}
+
+
+def write_meta(conn: sa.Connection, values: dict[str, str]) -> None:
+    """Insert or update meta values."""
+    old = read_meta(conn)
+    for name, value in values.items():
+        if name in old:
+            conn.execute(meta_table.update().where(meta_table.c.name == name).values(value=value))
+        else:
+            conn.execute(meta_table.insert().values(name=name, value=value))
+
+
+def current_seq(conn: sa.Connection) -> int:
+    """The sequence number of the last claim any process wrote."""
+    v = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == "seq")).scalar()
+    return int(v) if v is not None else 0
+
+
+def lock(conn: sa.Connection) -> None:
+    """Serialise writers for the rest of this transaction (PostgreSQL advisory lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727772101)")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+
+
+def write_pending(
+    conn: sa.Connection,
+    pending: Pending,
+    names: list[tuple[int, tuple[int, ...]]],
+    tokens: list[tuple[int, frozenset[int]]],
+    seq: int,
+) -> None:
+    """Write every row made since the last write, then the new sequence number."""
+    claim_rows = [
+        (
+            s,
+            x.claim_id,
+            entity,
+            x.ts,
+            x.program,
+            x.amount,
+            pack(x.keys),
+            x.nid_invalid,
+            x.fingerprint,
+            np.asarray(features, dtype="<f8").tobytes(),
+        )
+        for s, x, entity, features in pending.claims
+    ]
+    _insert_many(conn, claims_table, claim_rows)
+    _insert_many(conn, entities_table, [(e, s, ts, None, None) for e, s, ts in pending.entities])
+    _insert_many(conn, keys_table, pending.keys)
+    _insert_many(conn, edges_table, pending.edges)
+    _insert_many(conn, names_table, [(h, pack(t), seq) for h, t in names])
+    _insert_many(conn, tokens_table, [(h, pack(v), seq) for h, v in tokens])
+    for loser, survivor, s in pending.aliases:
+        conn.execute(
+            entities_table.update()
+            .where(entities_table.c.entity_id == loser)
+            .values(alias_of=survivor, merged_seq=s)
+        )
+    write_meta(conn, {"seq": str(seq)})
+
+
+@dataclass
+class StoredRows:
+    """Rows read back from the store, ready for :meth:`GraphIndex.replay`."""
+
+    claims: list[tuple[int, HashedClaim, int, NDArray[np.float64]]] = field(default_factory=list)
+    aliases: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    entities: dict[int, tuple[int, float]] = field(default_factory=dict)
+    names: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    variants: dict[int, frozenset[int]] = field(default_factory=dict)
+
+
+def read_since(conn: sa.Connection, seq: int) -> StoredRows:
+    """Every row written after sequence number ``seq``, in sequence order."""
+    out = StoredRows()
+    for r in conn.execute(sa.select(names_table).where(names_table.c.seq > seq)):
+        out.names[r.name_hash] = unpack(r.tokens)
+    for r in conn.execute(sa.select(tokens_table).where(tokens_table.c.seq > seq)):
+        out.variants[r.token_hash] = frozenset(unpack(r.variants))
+    for r in conn.execute(sa.select(entities_table).where(entities_table.c.seq > seq)):
+        out.entities[r.entity_id] = (r.seq, r.first_seen)
+    merged = sa.select(entities_table).where(entities_table.c.merged_seq > seq)
+    rows = sorted(conn.execute(merged), key=lambda r: (r.merged_seq, r.seq))
+    for r in rows:
+        out.aliases.setdefault(r.merged_seq, []).append((r.entity_id, r.alias_of))
+    for r in _claims_since(conn, seq):
+        out.claims.append(r)
+    return out
+
+
+def _claims_since(
+    conn: sa.Connection, seq: int
+) -> Iterator[tuple[int, HashedClaim, int, NDArray[np.float64]]]:
+    q = sa.select(claims_table).where(claims_table.c.seq > seq).order_by(claims_table.c.seq)
+    for r in conn.execute(q):
+        x = HashedClaim(
+            r.claim_id,
+            r.ts,
+            r.program,
+            r.amount,
+            unpack(r.keys),
+            bool(r.nid_invalid),
+            r.fingerprint,
+        )
+        yield r.seq, x, r.entity_id, np.frombuffer(r.features, dtype="<f8")
+
+
+def write_proximity(conn: sa.Connection, as_of: float, scores: dict[int, float]) -> None:
+    """Store one proximity snapshot (replacing one with the same as-of time)."""
+    conn.execute(proximity_table.delete().where(proximity_table.c.as_of == as_of))
+    _insert_many(conn, proximity_table, [(as_of, e, s) for e, s in scores.items()])
+    write_meta(conn, {"proximity_as_of": json.dumps(read_proximity_times(conn))})
+
+
+def read_proximity_times(conn: sa.Connection) -> list[float]:
+    """The as-of times of the stored proximity snapshots, oldest first."""
+    q = sa.select(proximity_table.c.as_of).distinct().order_by(proximity_table.c.as_of)
+    return [float(v) for v in conn.execute(q).scalars()]
+
+
+def read_proximity(conn: sa.Connection) -> list[tuple[float, dict[int, float]]]:
+    """Every proximity snapshot, oldest first."""
+    snaps: dict[float, dict[int, float]] = {}
+    for r in conn.execute(sa.select(proximity_table)):
+        snaps.setdefault(r.as_of, {})[r.entity_id] = r.score
+    return sorted(snaps.items())
