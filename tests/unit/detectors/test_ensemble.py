@@ -1,0 +1,207 @@
+"""Tests for the unsupervised and few-label ensembles and the score normalisation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+import detectors
+from detectors.ensemble import Ensemble
+from detectors.normalisation import Z_FLOOR, fit_robust_scale, robust_z
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def seeded() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(1500, 4))
+    anomalies = rng.normal(loc=4.0, size=(40, 4)) * rng.choice([-1.0, 1.0], size=(40, 4))
+    X = np.vstack([normal, anomalies])
+    y = np.r_[np.zeros(len(normal), int), np.ones(len(anomalies), int)]
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(seeded) -> Ensemble:
+    return Ensemble().fit(seeded[0])
+
+
+def test_robust_scale_ignores_heavy_tail():
+    centre, scale = fit_robust_scale(np.r_[np.arange(100.0), 1e9])
+    assert centre == pytest.approx(50.0)
+    assert scale == pytest.approx(50.0)
+
+
+def test_robust_scale_falls_back_when_iqr_is_zero():
+    scores = np.r_[np.zeros(90), np.arange(1.0, 11.0)]
+    centre, scale = fit_robust_scale(scores)
+    assert centre == 0.0 and scale > 0
+
+
+def test_robust_z_floors_and_fills_missing():
+    z = robust_z(np.array([-100.0, 1.0, np.nan, 9.0]), 1.0, 2.0)
+    assert z.tolist() == [Z_FLOOR, 0.0, 0.0, 4.0]
+
+
+def test_build_by_name_and_registry():
+    assert isinstance(detectors.build("ensemble"), Ensemble)
+    assert detectors.build("ensemble", supervised=True).supervised is True
+
+
+def test_fit_returns_self_and_sets_outputs(seeded):
+    X, _ = seeded
+    ens = Ensemble()
+    assert ens.fit(X) is ens
+    assert ens.decision_scores_.shape == (len(X),)
+    assert ens.member_names_ == ["iforest", "ecod", "hbos", "knn"]
+    assert np.all(ens.scales_ > 0)
+
+
+def test_unsupervised_roc_floor_and_direction(seeded, fitted):
+    X, y = seeded
+    scores = fitted.score_samples(X)
+    assert roc_auc_score(y, scores) > 0.95
+    far = fitted.score_samples(np.full((1, 4), 8.0))[0]
+    centre = fitted.score_samples(np.zeros((1, 4)))[0]
+    assert far > fitted.decision_scores_.max() > centre
+
+
+def test_score_is_mean_of_member_scores(seeded, fitted):
+    X, _ = seeded
+    members = fitted.member_scores(X[:50])
+    stacked = np.column_stack([members[n] for n in fitted.member_names_])
+    np.testing.assert_allclose(stacked.mean(axis=1), fitted.score_samples(X[:50]))
+    np.testing.assert_allclose(fitted.score_samples(X), fitted.decision_scores_, rtol=1e-9)
+
+
+def test_one_row_equals_batch(seeded, fitted):
+    X, _ = seeded
+    batch = fitted.score_samples(X[:20])
+    rows = np.array([fitted.score_samples(X[i : i + 1])[0] for i in range(20)])
+    np.testing.assert_allclose(rows, batch, rtol=1e-12)
+
+
+def test_frame_input_reordered_by_name(seeded):
+    X, _ = seeded
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    ens = Ensemble().fit(frame)
+    shuffled = frame[["d", "c", "b", "a"]]
+    np.testing.assert_allclose(ens.score_samples(shuffled), ens.score_samples(frame))
+
+
+def test_percentiles_in_unit_interval(seeded, fitted):
+    X, _ = seeded
+    p = fitted.unsupervised_percentiles(np.vstack([X[:10], np.full((1, 4), 9.0)]))
+    assert np.all((p >= 0) & (p <= 1))
+    assert p[-1] == 1.0
+
+
+def test_custom_members_and_validation(seeded):
+    X, _ = seeded
+    ens = Ensemble(
+        members=[
+            {"detector": "ecod"},
+            {"detector": "hbos", "name": "hbos20", "params": {"n_bins": 20}},
+        ]
+    )
+    ens.fit(X)
+    assert sorted(ens.member_scores(X[:3])) == ["ecod", "hbos20"]
+    with pytest.raises(ValueError, match="duplicates"):
+        Ensemble(members=[{"detector": "ecod"}, {"detector": "ecod"}]).fit(X)
+    with pytest.raises(ValueError, match="unknown keys"):
+        Ensemble(members=[{"detector": "ecod", "weight": 2}]).fit(X)
+    with pytest.raises(ValueError, match="non-empty list"):
+        Ensemble(members=[]).fit(X)
+    with pytest.raises(ValueError, match="unsupervised detector"):
+        Ensemble(members=[{"detector": "xgboost"}]).fit(X)
+    with pytest.raises(ValueError, match=r"contamination must be in \(0, 0.5\], got 0.9"):
+        Ensemble(contamination=0.9).fit(X)
+
+
+def test_save_load_round_trip(tmp_path, seeded, fitted):
+    X, _ = seeded
+    detectors.save(fitted, tmp_path / "ens")
+    loaded = detectors.load(tmp_path / "ens")
+    assert isinstance(loaded, Ensemble)
+    np.testing.assert_array_equal(loaded.score_samples(X), fitted.score_samples(X))
+    assert loaded.member_names_ == fitted.member_names_
+
+
+def _few_labels(y: np.ndarray, share: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pos = np.flatnonzero(y == 1)
+    labels = np.zeros_like(y)
+    labels[rng.choice(pos, max(1, int(share * len(pos))), replace=False)] = 1
+    return labels
+
+
+def test_supervised_needs_labels_and_checks_them(seeded):
+    X, y = seeded
+    with pytest.raises(ValueError, match="expected labels y"):
+        Ensemble(supervised=True).fit(X)
+    with pytest.raises(ValueError, match="got values"):
+        Ensemble(supervised=True).fit(X, np.where(y == 1, 2, 0))
+    with pytest.raises(ValueError, match="0 frauds"):
+        Ensemble(supervised=True).fit(X, np.zeros_like(y))
+
+
+def test_supervised_few_labels_beats_its_unsupervised_part(seeded, tmp_path):
+    X, y = seeded
+    labels = _few_labels(y, 0.25)
+    ens = Ensemble(supervised=True, xgboost_params={"n_estimators": 40, "n_jobs": 1}).fit(X, labels)
+    rng = np.random.default_rng(1)
+    test = np.vstack([rng.normal(size=(500, 4)), rng.normal(loc=4.0, size=(15, 4))])
+    y_test = np.r_[np.zeros(500, int), np.ones(15, int)]
+    supervised = ens.score_samples(test)
+    assert average_precision_score(y_test, supervised) > 0.8
+    assert set(ens.member_scores(test[:2])) == set(ens.member_names_)
+    detectors.save(ens, tmp_path / "sup")
+    np.testing.assert_allclose(
+        detectors.load(tmp_path / "sup").score_samples(test), supervised, rtol=1e-6
+    )
+
+
+def _adbench(name: str) -> tuple[np.ndarray, np.ndarray]:
+    base = Path(os.environ.get("FRAUDLENS_DATA_DIR", REPO.parent / "shared" / "data"))
+    path = base / "adbench" / name
+    if not path.is_file():
+        pytest.skip(f"ADBench file {path} not available")
+    with np.load(path) as d:
+        return d["X"].astype(np.float64), d["y"].astype(int)
+
+
+def test_roc_floor_on_real_data():
+    X, y = _adbench("38_thyroid.npz")
+    assert roc_auc_score(y, Ensemble().fit(X).decision_scores_) > 0.95
+
+
+def test_quality_benchmark_quick_run():
+    import json
+    import subprocess
+    import sys
+
+    _adbench("38_thyroid.npz")
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "quality.py"),
+            "--datasets",
+            "38_thyroid",
+            "--quick",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(out.stdout)
+    entry = report["datasets"]["38_thyroid"]
+    assert entry["unsupervised"]["detectors"]["ensemble"]["roc_auc"] > 0.9
+    assert "ensemble_supervised" in entry["few_labels"]["detectors"]
+    assert "checks" in report["summary"]
