@@ -66,7 +66,9 @@ class ClaimFeatures:
         }
         self.household_median_: dict[str, float] = {}
         if "household_size" in s.numeric:
-            bucket = _household_bucket(frame["household_size"].to_numpy(dtype=np.float64, na_value=np.nan))
+            bucket = _household_bucket(
+                frame["household_size"].to_numpy(dtype=np.float64, na_value=np.nan)
+            )
             keys = program + "|" + pd.Series(bucket, index=frame.index).astype("string")
             self.household_median_ = {
                 str(k): float(v) for k, v in amount.groupby(keys).median().items() if v > 0
@@ -87,7 +89,11 @@ class ClaimFeatures:
                 continue
             counts = values.value_counts()
             if len(counts) <= MAX_ONE_HOT or c == s.program.column:
-                keep = [str(k) for k, n in counts.items() if n >= MIN_CATEGORY_COUNT or c == s.program.column]
+                keep = [
+                    str(k)
+                    for k, n in counts.items()
+                    if n >= MIN_CATEGORY_COUNT or c == s.program.column
+                ]
                 self.categories_[c] = sorted(keep)
             else:
                 self.frequencies_[c] = {str(k): float(n) / len(values) for k, n in counts.items()}
@@ -128,7 +134,7 @@ class ClaimFeatures:
             ts = pd.to_datetime(ts, utc=True)
         cols: dict[str, NDArray[Any]] = {
             "__hour": ts.dt.hour.to_numpy(dtype=np.float64),
-            "__weekday": ts.dt.weekday.to_numpy(dtype=np.float64),
+            "__weekday": ts.dt.day_of_week.to_numpy(dtype=np.float64),
             "__month": ts.dt.month.to_numpy(dtype=np.float64),
             s.amount.column: frame[s.amount.column].to_numpy(dtype=np.float64, na_value=np.nan),
         }
@@ -144,7 +150,9 @@ class ClaimFeatures:
                 if c in frame.columns
                 else np.full(len(frame), "(missing)", dtype=object)
             )
-        return pd.DataFrame(self._compute(cols, len(frame)), columns=self.feature_names_, index=frame.index)
+        return pd.DataFrame(
+            self._compute(cols, len(frame)), columns=self.feature_names_, index=frame.index
+        )
 
     def transform_claim(self, claim: Claim) -> NDArray[np.float64]:
         """Features of one claim as a (1, n_features) array, equal to :meth:`transform`'s row."""
@@ -186,7 +194,14 @@ class ClaimFeatures:
             put(amount / _lookup(keys.astype(object), self.household_median_, prog_med))
         if "declared_income" in s.numeric:
             income = cols["declared_income"]
-            put(amount / (np.nan_to_num(income, nan=self.numeric_median_.get("declared_income", 0.0)) / 12.0 + 100.0))
+            put(
+                amount
+                / (
+                    np.nan_to_num(income, nan=self.numeric_median_.get("declared_income", 0.0))
+                    / 12.0
+                    + 100.0
+                )
+            )
             put(np.log1p(income))
         for c in s.numeric:
             if c != "declared_income":
@@ -236,7 +251,7 @@ class ClaimFeatures:
         return f
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), "utf-8")
+        path.write_text(json.dumps(self.to_dict(), indent=1), "utf-8")
 
     @classmethod
     def load(cls, spec: RecordSpec, path: Path) -> ClaimFeatures:

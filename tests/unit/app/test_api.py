@@ -1,0 +1,199 @@
+"""The scoring API over a real app (in-process HTTP): answers, errors, keys, retries, no 5xx."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from fraudlens.app import create_app
+from fraudlens.database import make_engine
+from review.keys import SqlKeyStore
+from review.store import ReviewStore
+
+
+def _record(row: dict, claim_id: str) -> dict:
+    rec = {}
+    for k, v in row.items():
+        if k in ("is_fraud", "typology", "ring_id", "person_id", "sharing"):
+            continue
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            continue
+        rec[k] = v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v)
+    rec["claim_id"] = claim_id
+    return rec
+
+
+@pytest.fixture(scope="module")
+def api(trained):
+    settings, _history, new = trained
+    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"max_body_bytes": 20_000, "max_batch": 5})})
+    engine = make_engine(settings.db_url)
+    app = create_app(settings, engine=engine)
+    keys = SqlKeyStore(engine)
+    _, score_key = keys.create("test system", ["score"])
+    _, audit_key = keys.create("auditor", ["audit"])
+    client = TestClient(app, raise_server_exceptions=False)
+    records = [_record(r, f"API-{i}") for i, r in enumerate(new.to_dict("records"))]
+    return client, {"Authorization": f"Bearer {score_key}"}, audit_key, records, ReviewStore(engine), app
+
+
+def test_score_one_claim(api) -> None:
+    client, auth, _, records, _, _ = api
+    r = client.post("/v1/score", json=records[0], headers=auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["claim_id"] == "API-0"
+    assert 0.0 <= body["risk"] <= 1.0
+    assert body["decision"] in ("clear", "review")
+    assert body["model_version"] and body["graph_version"]
+    assert "outlier" in body["detector_scores"]
+
+
+def test_flagged_claim_has_reasons_and_one_case_on_retry(api) -> None:
+    client, auth, _, records, store, _ = api
+    flagged = None
+    for rec in records[1:400]:
+        r = client.post("/v1/score", json=rec, headers=auth)
+        assert r.status_code == 200
+        if r.json()["decision"] == "review":
+            flagged = (rec, r.json())
+            break
+    assert flagged is not None, "no claim flagged among 400"
+    rec, first = flagged
+    assert first["reasons"] and first["case_id"]
+    assert first["explanation"] is not None
+    again = client.post("/v1/score", json=rec, headers=auth).json()
+    assert again["risk"] == first["risk"] and again["case_id"] == first["case_id"]
+    assert again["decision"] == first["decision"] and again["reasons"] == first["reasons"]
+    case = store.by_claim(rec["claim_id"])
+    assert case is not None and case.id == first["case_id"]
+
+
+def test_same_id_different_content_is_409(api) -> None:
+    client, auth, _, records, _, _ = api
+    rec = dict(records[500], claim_id="API-CONFLICT")
+    assert client.post("/v1/score", json=rec, headers=auth).status_code == 200
+    r = client.post("/v1/score", json={**rec, "amount": rec["amount"] + 1}, headers=auth)
+    assert r.status_code == 409 and r.json()["error"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"amount": "a lot"}, "amount"), ({"submitted_at": "2025-02-30"}, "submitted_at"),
+     ({"amount": -3}, "amount"), ({"program": None}, "program")],
+)
+def test_bad_claim_is_422_naming_fields(api, change, field) -> None:
+    client, auth, _, records, _, _ = api
+    rec = {**records[600], "claim_id": f"API-BAD-{field}", **change}
+    r = client.post("/v1/score", json=rec, headers=auth)
+    assert r.status_code == 422
+    problems = r.json()["problems"]
+    assert {p["field"] for p in problems} == {field}
+    assert all(p["claim_id"] == rec["claim_id"] and p["expected"] for p in problems)
+
+
+def test_missing_field_and_masked_identity(api) -> None:
+    client, auth, _, records, _, _ = api
+    rec = {k: v for k, v in records[601].items() if k != "bank_account"}
+    rec["national_id"] = {"raw": "999-88-7777"}
+    r = client.post("/v1/score", json=rec, headers=auth)
+    assert r.status_code == 422
+    fields = {p["field"] for p in r.json()["problems"]}
+    assert fields == {"bank_account", "national_id"}
+    assert "999-88-7777" not in r.text
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"null", b'"text"'])
+def test_malformed_body_is_422(api, body) -> None:
+    client, auth, _, _, _, _ = api
+    r = client.post("/v1/score", content=body, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] in ("invalid_body", "invalid_claim")
+
+
+def test_oversized_body_is_413(api) -> None:
+    client, auth, _, records, _, _ = api
+    rec = {**records[602], "padding": "x" * 30_000}
+    r = client.post("/v1/score", json=rec, headers=auth)
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+def test_keys_401_and_403(api) -> None:
+    client, _, audit_key, records, _, _ = api
+    assert client.post("/v1/score", json=records[603]).status_code == 401
+    assert client.post("/v1/score", json=records[603], headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/v1/score", json=records[603], headers={"X-API-Key": audit_key}).status_code == 403
+
+
+def test_batch_in_order_with_rejections(api) -> None:
+    client, auth, _, records, _, _ = api
+    claims = [records[700], {**records[701], "amount": "?"}, records[702]]
+    r = client.post("/v1/score/batch", json={"claims": claims}, headers=auth)
+    assert r.status_code == 200
+    out = r.json()
+    assert [i["index"] for i in out["results"]] == [0, 1, 2]
+    assert [i["status"] for i in out["results"]] == ["scored", "rejected", "scored"]
+    assert out["n_scored"] == 2 and out["n_rejected"] == 1
+    too_many = client.post("/v1/score/batch", json={"claims": records[710:716]}, headers=auth)
+    assert too_many.status_code == 413
+
+
+def test_model_health_and_metrics(api) -> None:
+    client, auth, _, _, _, _ = api
+    m = client.get("/v1/models/current", headers=auth).json()
+    assert m["version"] and m["feature_names"] and "threshold" in m["policy"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    text = client.get("/metrics").text
+    assert "fraudlens_requests_total" in text and "fraudlens_request_seconds" in text
+
+
+def test_openapi_documents_errors_and_examples(api) -> None:
+    client, _, _, _, _, _ = api
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/v1/score"]["post"]
+    assert {"401", "403", "409", "413", "422", "429"} <= set(op["responses"])
+    assert "examples" in json.dumps(op["requestBody"])
+
+
+def test_review_queue_page_lists_flagged_claims(api) -> None:
+    client, _, _, _, store, _ = api
+    page = client.get("/")
+    assert page.status_code == 200 and "Flagged claims" in page.text
+    case = store.queue(limit=1)[0]
+    assert case.claim_id in page.text
+    detail = client.get(f"/cases/{case.id}")
+    assert detail.status_code == 200 and "Why it was flagged" in detail.text
+
+
+def test_nothing_a_client_sends_gets_a_5xx(api) -> None:
+    client, auth, _, records, _, _ = api
+    rng = random.Random(7)
+    junk = [None, "", "x", -1, 1e308, True, [], {}, "2025-99-99", "🙂" * 10, 10**30]
+    base = records[800]
+    for i in range(150):
+        rec = dict(base, claim_id=f"FUZZ-{i}")
+        for _ in range(rng.randint(1, 4)):
+            rec[rng.choice(list(base))] = rng.choice(junk)
+        r = client.post("/v1/score", json=rec, headers=auth)
+        assert r.status_code < 500, (rec, r.text)
+
+
+def test_rate_limit_gives_429_with_retry_after(api) -> None:
+    client, auth, _, records, _, app = api
+    service = app.state.scoring
+    from scoring.api import RateLimiter
+
+    saved = service.limiter
+    service.limiter = RateLimiter(2)
+    try:
+        codes = [client.get("/v1/models/current", headers=auth).status_code for _ in range(4)]
+        assert codes[:2] == [200, 200] and codes[-1] == 429
+        r = client.get("/v1/models/current", headers=auth)
+        assert int(r.headers["Retry-After"]) >= 1
+    finally:
+        service.limiter = saved

@@ -1,0 +1,65 @@
+"""Claim features: batch and one-at-a-time give identical values; no protected attribute enters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.features import ClaimFeatures
+from fraudlens import synth
+from fraudlens.spec import RecordSpec
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = RecordSpec.default()
+    frame = spec.validate_frame(synth.generate(6000, seed=11)).accepted
+    return spec, frame
+
+
+def test_batch_equals_one_at_a_time(data) -> None:
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame.iloc[:4000])
+    batch = f.transform(frame.iloc[4000:]).to_numpy()
+    for k, rec in enumerate(frame.iloc[4000:4300].to_dict("records")):
+        one = f.transform_claim(spec.claim_from_row(rec))
+        np.testing.assert_array_equal(one[0], batch[k])
+
+
+def test_no_protected_identity_or_label_feature(data) -> None:
+    spec, frame = data
+    names = ClaimFeatures(spec).fit(frame).feature_names_
+    banned = set(spec.protected) | set(spec.identity) | set(spec.labels)
+    for n in names:
+        assert n.split("=")[0].removesuffix("_frequency") not in banned, n
+
+
+def test_ratios_follow_fitted_norms(data) -> None:
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame)
+    X = f.transform(frame)
+    housing = frame["program"] == "housing"
+    med = frame.loc[housing, "amount"].median()
+    np.testing.assert_allclose(X.loc[housing, "amount_ratio_program"], frame.loc[housing, "amount"] / med)
+    assert X.loc[housing, "program=housing"].eq(1.0).all()
+
+
+def test_unseen_category_and_missing_values(data) -> None:
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame)
+    rec = frame.iloc[0].to_dict()
+    rec["region"] = "atlantis"
+    rec["dependents"] = None
+    x = f.transform_claim(spec.claim_from_row(rec))[0]
+    names = f.feature_names_
+    assert np.isnan(x[names.index("dependents")])
+    if "region_frequency" in names:
+        assert x[names.index("region_frequency")] == 0.0
+
+
+def test_save_and_load(tmp_path, data) -> None:
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame)
+    f.save(tmp_path / "f.json")
+    g = ClaimFeatures.load(spec, tmp_path / "f.json")
+    np.testing.assert_array_equal(f.transform(frame).to_numpy(), g.transform(frame).to_numpy())

@@ -1,0 +1,168 @@
+"""The record spec: every kind of bad record gives a named rejection, and nothing is dropped."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudlens.spec import Claim, FileLevelError, Rejection, RecordSpec, SpecError, read_claims
+
+GOOD = {
+    "claim_id": "C1",
+    "submitted_at": "2025-03-01T09:30:00Z",
+    "program": "housing",
+    "amount": 1200.5,
+    "national_id": "123-45-6789",
+    "full_name": "Ana Lopez",
+    "date_of_birth": "1984-03-09",
+    "address": "12 Oak Street",
+    "bank_account": "000123456",
+    "household_size": 3,
+    "declared_income": 21000,
+    "channel": "online",
+    "region": "north",
+    "citizenship": "citizen",
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> RecordSpec:
+    return RecordSpec.default()
+
+
+def fields_of(r: Claim | Rejection) -> set[str]:
+    assert isinstance(r, Rejection), r
+    return {e.field for e in r.errors}
+
+
+def test_good_record_becomes_a_claim(spec: RecordSpec) -> None:
+    claim = spec.validate_record(GOOD)
+    assert isinstance(claim, Claim)
+    assert claim.amount == 1200.5 and claim.program == "housing"
+    assert claim.timestamp.tzinfo is not None
+    assert claim.identity["bank_account"] == "000123456"
+    assert claim.protected["citizenship"] == "citizen"
+    assert claim.numeric["dependents"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected_part"),
+    [
+        ({"amount": -1}, "amount", ">= 0"),
+        ({"amount": "lots"}, "amount", "a number"),
+        ({"amount": float("inf")}, "amount", "a number"),
+        ({"submitted_at": "31/02/2025"}, "submitted_at", "ISO 8601"),
+        ({"submitted_at": None}, "submitted_at", "ISO 8601"),
+        ({"program": "lottery"}, "program", "one of"),
+        ({"household_size": 2.5}, "household_size", "an integer"),
+        ({"household_size": 0}, "household_size", "[1, 30]"),
+        ({"channel": None}, "channel", "one of"),
+        ({"claim_id": ""}, "claim_id", "non-empty"),
+        ({"bank_account": None}, "bank_account", "bank_account"),
+        ({"citizenship": "martian"}, "citizenship", "one of"),
+    ],
+)
+def test_each_bad_field_is_named(spec: RecordSpec, change: dict, field: str, expected_part: str) -> None:
+    r = spec.validate_record({**GOOD, **change})
+    assert fields_of(r) == {field}
+    err = r.errors[0]  # type: ignore[union-attr]
+    assert expected_part in err.expected
+
+
+def test_every_bad_field_listed_at_once(spec: RecordSpec) -> None:
+    r = spec.validate_record({**GOOD, "amount": -5, "submitted_at": "yesterday", "household_size": "two"})
+    assert fields_of(r) == {"amount", "submitted_at", "household_size"}
+    assert r.claim_id == "C1"  # type: ignore[union-attr]
+
+
+def test_identity_values_are_masked_in_errors(spec: RecordSpec) -> None:
+    r = spec.validate_record({**GOOD, "national_id": ["123-45-6789"]})
+    assert isinstance(r, Rejection)
+    assert "123-45-6789" not in r.reason
+    assert "masked" in r.errors[0].got
+
+
+def test_unknown_fields_ignored_or_rejected() -> None:
+    raw = RecordSpec.default().raw
+    assert isinstance(RecordSpec.default().validate_record({**GOOD, "extra": 1}), Claim)
+    strict = RecordSpec.from_dict({**raw, "unknown_fields": "reject"})
+    assert fields_of(strict.validate_record({**GOOD, "extra": 1})) == {"extra"}
+
+
+def test_labels_and_protected_are_never_features(spec: RecordSpec) -> None:
+    feats = set(spec.feature_columns)
+    assert not feats & set(spec.protected)
+    assert not feats & set(spec.labels)
+    assert not feats & set(spec.identity)
+
+
+def test_bad_spec_is_refused() -> None:
+    raw = RecordSpec.default().raw
+    with pytest.raises(SpecError, match="kind 'shoe_size'"):
+        RecordSpec.from_dict({**raw, "identity": {"x": {"kind": "shoe_size"}}})
+    with pytest.raises(SpecError, match="declared twice"):
+        RecordSpec.from_dict({**raw, "protected": {"region": {}}})
+
+
+CSV = """claim_id,submitted_at,program,amount,national_id,full_name,date_of_birth,address,bank_account,household_size,declared_income,channel,region
+A1,2025-01-01T10:00:00Z,housing,100.0,111-22-3333,Ann Lee,1980-01-01,1 Main St,0012,2,1000,online,north
+A2,2025-01-02T10:00:00Z,housing,abc,111-22-3334,Bob Ray,1981-01-01,2 Main St,0013,2,1000,online,north
+A3,2025-02-30T10:00:00Z,housing,50,111-22-3335,Cy Doe,1982-01-01,3 Main St,0014,2,1000,online,north
+A4,2025-01-03T10:00:00Z,housing,-20,111-22-3336,Di Fox,1983-01-01,4 Main St,0015,2,1000,online,north
+A1,2025-01-04T10:00:00Z,housing,70,111-22-3337,Ed Kim,1984-01-01,5 Main St,0016,2,1000,online,north
+A6,2025-01-05T10:00:00Z,tax_refund,300,111-22-3338,Flo Wu,1985-01-01,6 Main St,0017,3,2000,mail,south
+"""
+
+
+def test_file_with_bad_rows_reconciles(spec: RecordSpec, tmp_path) -> None:
+    path = tmp_path / "claims.csv"
+    path.write_text(CSV)
+    v = spec.validate_frame(read_claims(path, spec))
+    assert v.n_in == 6 and len(v.accepted) == 2 and len(v.rejections) == 4
+    by_row = {r.row: r for r in v.rejections}
+    assert fields_of(by_row[1]) == {"amount"} and by_row[1].claim_id == "A2"
+    assert fields_of(by_row[2]) == {"submitted_at"} and by_row[2].claim_id == "A3"
+    assert fields_of(by_row[3]) == {"amount"} and by_row[3].claim_id == "A4"
+    assert fields_of(by_row[4]) == {"claim_id"} and "duplicate" in by_row[4].errors[0].got
+    assert list(v.accepted["claim_id"]) == ["A1", "A6"]
+    # CSV identity columns stay text: leading zeros survive.
+    assert v.accepted["bank_account"].iloc[0] == "0012"
+    assert len(v.rejections_frame()) == 4
+
+
+def test_missing_required_column_is_one_file_level_error(spec: RecordSpec) -> None:
+    frame = pd.read_csv(io.StringIO(CSV), dtype=str).drop(columns=["amount"])
+    with pytest.raises(FileLevelError, match="amount") as info:
+        spec.validate_frame(frame)
+    assert info.value.missing == ["amount"]
+
+
+def test_frame_and_record_paths_agree(spec: RecordSpec) -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    mutations = [
+        {}, {"amount": -1}, {"amount": "x"}, {"household_size": 1.5}, {"program": "nope"},
+        {"submitted_at": "not a date"}, {"full_name": None}, {"channel": ""}, {"dependents": -2},
+        {"months_at_address": "7"}, {"citizenship": "x"}, {"region": None},
+    ]
+    for i in range(200):
+        rows.append({**GOOD, "claim_id": f"R{i}", **mutations[rng.integers(len(mutations))]})
+    frame = pd.DataFrame(rows)
+    v = spec.validate_frame(frame)
+    for i, rec in enumerate(rows):
+        one = spec.validate_record({k: val for k, val in rec.items()})
+        rej = [r for r in v.rejections if r.row == i]
+        if isinstance(one, Rejection):
+            assert rej and fields_of(rej[0]) == fields_of(one), (i, rec)
+        else:
+            assert not rej, (i, rej)
+    assert len(v.accepted) + len(v.rejections) == len(rows)
+
+
+def test_spec_hash_is_stable_and_changes_with_content() -> None:
+    a = RecordSpec.default()
+    b = RecordSpec.from_dict({**a.raw, "version": 2})
+    assert a.hash == RecordSpec.default().hash != b.hash
