@@ -6,13 +6,13 @@ import inspect
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-ArrayLike = pd.DataFrame | NDArray[Any]
+ArrayLike: TypeAlias = pd.DataFrame | NDArray[Any]
 
 
 class NotFittedError(RuntimeError):

@@ -129,7 +129,7 @@ def save(detector: BaseDetector, directory: str | Path) -> list[Path]:
     if writer.arrays:
         arrays_path = directory / ARRAYS
         with arrays_path.open("wb") as fh:
-            np.savez(fh, **writer.arrays)
+            np.savez(fh, **writer.arrays)  # type: ignore[arg-type]  # numpy stub
         writer.paths.append(arrays_path)
     writer.paths.extend(detector._save_extra(directory))
     manifest_path = directory / MANIFEST

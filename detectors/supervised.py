@@ -149,7 +149,8 @@ class XGBoostDetector(BaseDetector):
                 f"y must hold at least {self.min_positives} positive and 1 negative labels "
                 f"(min_positives), got {n_pos} positive and {n_neg} negative"
             )
-        params = {
+        scale_pos_weight = self._scale_pos_weight(n_pos, n_neg)
+        params: dict[str, Any] = {
             "objective": "binary:logistic",
             "tree_method": "hist",
             "max_depth": self.max_depth,
@@ -158,7 +159,7 @@ class XGBoostDetector(BaseDetector):
             "colsample_bytree": self.colsample_bytree,
             "min_child_weight": self.min_child_weight,
             "lambda": self.reg_lambda,
-            "scale_pos_weight": self._scale_pos_weight(n_pos, n_neg),
+            "scale_pos_weight": scale_pos_weight,
             "seed": self.random_state,
             "verbosity": 0,
         }
@@ -166,7 +167,7 @@ class XGBoostDetector(BaseDetector):
             params["nthread"] = self.n_jobs
         dtrain = xgb.DMatrix(arr, label=labels, missing=np.nan)
         self.booster_ = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
-        self.scale_pos_weight_ = float(params["scale_pos_weight"])
+        self.scale_pos_weight_ = scale_pos_weight
         self.n_positives_ = n_pos
         self._freeze()
         self._set_training_outputs(self._score(arr))
@@ -288,7 +289,7 @@ class XGBoostDetector(BaseDetector):
             self.booster_ = xgb.Booster()
             self.booster_.load_model(str(path))
             if self.n_jobs is not None:
-                self.booster_.set_param("nthread", self.n_jobs)
+                self.booster_.set_param("nthread", str(self.n_jobs))
 
     def reference_predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """XGBoost's own ``inplace_predict`` (the slow reference the frozen path matches)."""
