@@ -214,7 +214,7 @@ class Ensemble(BaseDetector):
         unsupervised = z.mean(axis=1)
         self.unsupervised_knots_ = _ecdf_knots(unsupervised)
         if self.supervised:
-            self.supervised_ = self._fit_supervised(arr, z, unsupervised, y)
+            self.supervised_: BaseDetector | None = self._fit_supervised(arr, z, unsupervised, y)
             self._set_training_outputs(self.supervised_.decision_scores_)
         else:
             self.supervised_ = None
