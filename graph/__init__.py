@@ -6,6 +6,12 @@ from graph.identity import ClaimConflictError, IdentityGraph, entity_label
 from graph.keys import KeyMismatchError, KeyNotConfiguredError, load_or_create_demo_key
 from graph.normalise import NormaliseOptions, normalise
 
+
+def describe_features() -> dict[str, str]:
+    """What each of :data:`GRAPH_FEATURES` means (for model cards and reasons)."""
+    return {name: DESCRIPTIONS[name] for name in GRAPH_FEATURES}
+
+
 __all__ = [
     "DESCRIPTIONS",
     "GRAPH_FEATURES",
@@ -16,6 +22,7 @@ __all__ = [
     "KeyMismatchError",
     "KeyNotConfiguredError",
     "NormaliseOptions",
+    "describe_features",
     "entity_label",
     "load_or_create_demo_key",
     "normalise",

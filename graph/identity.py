@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 from graph import store
 from graph.config import AllowList, GraphConfig
 from graph.features import GRAPH_FEATURES
+from graph.fingerprint import fingerprint, fingerprint_many
 from graph.index import GraphIndex, HashedClaim, Plan, layout_for
 from graph.keys import KeyedHasher, KeyMismatchError
 from graph.normalise import ip_block, national_id_valid, normalise, normalise_many
@@ -61,12 +63,21 @@ def new_entity_number(claim_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(claim_id.encode(), digest_size=8).digest(), "big") >> 1
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch_us(ts: Any) -> int:
+    """Microseconds since the epoch of a timezone-aware time."""
+    if not isinstance(ts, datetime):
+        ts = pd.Timestamp(ts).to_pydatetime()
+    if ts.tzinfo is None:
+        raise ValueError(f"claim timestamp must be timezone-aware, got naive {ts.isoformat()}")
+    return (ts - _EPOCH) // _MICROSECOND
+
+
 def _epoch(ts: Any) -> float:
-    if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            raise ValueError(f"claim timestamp must be timezone-aware, got naive {ts.isoformat()}")
-        return ts.timestamp()
-    return pd.Timestamp(ts).timestamp()
+    return _epoch_us(ts) / 1e6
 
 
 class IdentityGraph:
@@ -176,6 +187,7 @@ class IdentityGraph:
         graph = cls(engine, hasher, stored_columns, cfg, set())
         graph.index.allow = graph._hash_allow_list(allow_list)
         graph.sync()
+        gc.freeze()  # the loaded index is long-lived: keep it out of full collections
         return graph
 
     def _hash_allow_list(self, allow_list: AllowList | None) -> set[int]:
@@ -237,64 +249,69 @@ class IdentityGraph:
                 nid_invalid = True
             elif slot.kind == "ip":
                 keys.append(self._hasher.hash("ip_block", ip_block(n)) if n is not None else 0)
-        return self._hashed(
+        us = _epoch_us(claim.timestamp)
+        program, amount = str(claim.program), float(claim.amount)
+        return HashedClaim(
             str(claim.claim_id),
-            _epoch(claim.timestamp),
-            str(claim.program),
-            float(claim.amount),
+            us / 1e6,
+            program,
+            amount,
             tuple(keys),
             nid_invalid,
+            fingerprint(us, amount, program, keys),
         )
 
-    @staticmethod
-    def _hashed(
-        claim_id: str,
-        ts: float,
-        program: str,
-        amount: float,
-        keys: tuple[int, ...],
-        nid_invalid: bool,
-    ) -> HashedClaim:
-        content = repr((claim_id, ts, program, amount, keys)).encode()
-        fingerprint = int.from_bytes(hashlib.blake2b(content, digest_size=8).digest(), "big") >> 1
-        return HashedClaim(claim_id, ts, program, amount, keys, nid_invalid, fingerprint)
+    def _hash_column(
+        self, kind: str, values: pd.Series
+    ) -> tuple[NDArray[np.int64], list[str | None], NDArray[np.intp]]:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        normed = normalise_many(kind, [str(u) for u in uniques], self.config.normalise)
+        hashes = np.asarray(self._hasher.hash_many(kind, normed) + [0], dtype=np.int64)
+        return hashes[codes], normed, codes
 
     def hash_frame(self, X: pd.DataFrame) -> list[HashedClaim]:
-        """Every claim of a validated frame, hashed, in event-time order (ties by claim id)."""
+        """Every claim of a validated frame, hashed, in event-time order (ties by claim id).
+
+        Each distinct value is normalised and hashed once; the result equals
+        :meth:`hash_claim` on each row (a test checks it).
+        """
         opts = self.config.normalise
-        order = X.sort_values(["submitted_at", "claim_id"], kind="stable").index
-        X = X.loc[order]
-        columns: list[list[int]] = []
-        nid_bad = np.zeros(len(X), dtype=bool)
+        X = X.sort_values(["submitted_at", "claim_id"], kind="stable")
+        n = len(X)
+        columns: list[NDArray[np.int64]] = []
+        nid_bad = np.zeros(n, dtype=bool)
         for slot in self._layout:
             if slot.kind == "ip_block":
                 continue
-            values = X[slot.column].astype(object).where(X[slot.column].notna(), None).tolist()
-            normed = normalise_many(slot.kind, values, opts)
-            columns.append(self._hasher.hash_many(slot.kind, normed))
+            keys, normed, codes = self._hash_column(slot.kind, X[slot.column])
+            columns.append(keys)
             if slot.kind == "name":
-                for n, h in zip(normed, columns[-1], strict=True):
-                    if n is not None and h not in self._sketcher.names:
-                        self._sketcher.sketch(n, h)
+                for name, h in zip(normed, self._hasher.hash_many("name", normed), strict=True):
+                    if name is not None and h not in self._sketcher.names:
+                        self._sketcher.sketch(name, h)
             elif slot.kind == "national_id":
-                valid: dict[str, bool] = {}
-                for i, n in enumerate(normed):
-                    if n is not None:
-                        ok = valid.get(n)
-                        if ok is None:
-                            ok = valid[n] = national_id_valid(n, opts)
-                        nid_bad[i] |= not ok
+                bad = np.asarray(
+                    [v is not None and not national_id_valid(v, opts) for v in normed] + [False]
+                )
+                nid_bad |= bad[codes]
             elif slot.kind == "ip":
-                blocks = [ip_block(n) if n is not None else None for n in normed]
-                columns.append(self._hasher.hash_many("ip_block", blocks))
-        ts = (X["submitted_at"].astype("datetime64[ns, UTC]").astype("int64") / 1e9).tolist()
-        ids = X["claim_id"].astype(str).tolist()
+                blocks = [ip_block(v) if v is not None else None for v in normed]
+                block_hashes = np.asarray(
+                    self._hasher.hash_many("ip_block", blocks) + [0], dtype=np.int64
+                )
+                columns.append(block_hashes[codes])
+        K = np.column_stack(columns) if columns else np.zeros((n, 0), dtype=np.int64)
+        ts_us = X["submitted_at"].dt.as_unit("us").astype("int64").to_numpy()
+        amounts = X["amount"].astype("float64").to_numpy()
         programs = X["program"].astype(str).tolist()
-        amounts = X["amount"].astype(float).tolist()
-        rows = list(zip(*columns, strict=True)) if columns else [()] * len(X)
+        prints = fingerprint_many(ts_us, amounts, programs, K).tolist()
+        ts = (ts_us / 1e6).tolist()
+        ids = X["claim_id"].astype(str).tolist()
+        amount_list = amounts.tolist()
+        bad_list = nid_bad.tolist()
         return [
-            self._hashed(ids[i], ts[i], programs[i], amounts[i], rows[i], bool(nid_bad[i]))
-            for i in range(len(X))
+            HashedClaim(ids[i], ts[i], programs[i], amount_list[i], k, bad_list[i], prints[i])
+            for i, k in enumerate(map(tuple, K.tolist()))
         ]
 
     # -- public API ------------------------------------------------------------------------
@@ -346,6 +363,7 @@ class IdentityGraph:
         with self.engine.begin() as conn:
             store.lock(conn)
             self._flush(conn, seq)
+        gc.freeze()  # millions of long-lived index objects: keep them out of full collections
         logger.info(
             "identity graph built: %d claims, %d entities", len(hashed), len(index.entities)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,7 @@ from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WIND
 from graph.resolution import BLOCKING_RULES, NameSketcher
 
 DAY = 86400.0
+_ZEROS_HISTORY = [0.0] * (3 * len(WINDOWS))
 
 #: Every kind a key slot may hold (the spec's kinds plus the derived ``ip_block``).
 SLOT_KINDS: tuple[str, ...] = (
@@ -61,8 +63,7 @@ def layout_for(identity_columns: dict[str, str]) -> tuple[Slot, ...]:
     return tuple(slots)
 
 
-@dataclass(frozen=True, slots=True)
-class HashedClaim:
+class HashedClaim(NamedTuple):
     """A claim as the graph sees it: no raw identity value, only keyed hashes (0 = missing)."""
 
     claim_id: str
@@ -279,20 +280,24 @@ class GraphIndex:
         f: list[float] = []
         ents = [self.entities[m] for m in matched]
         # entity history over windows (earlier claims only)
-        counts, amounts, programs = [], [], []
-        for w in WINDOWS:
-            lo = t - w * DAY
-            n, s, p = 0, 0.0, set()
-            for e in ents:
-                i0, i1 = bisect_left(e.ts, lo), bisect_left(e.ts, t)
-                if i1 > i0:
-                    n += i1 - i0
-                    s += sum(e.amount[i0:i1])
-                    p.update(e.program[i0:i1])
-            counts.append(float(n))
-            amounts.append(s)
-            programs.append(float(len(p)))
-        f += counts + amounts + programs
+        if not ents:
+            f += _ZEROS_HISTORY
+        else:
+            counts, amounts, programs = [], [], []
+            ends = [(e, bisect_left(e.ts, t)) for e in ents]
+            for w in WINDOWS:
+                lo = t - w * DAY
+                n, s, p = 0, 0.0, set()
+                for e, i1 in ends:
+                    i0 = bisect_left(e.ts, lo, 0, i1)
+                    if i1 > i0:
+                        n += i1 - i0
+                        s += sum(e.amount[i0:i1])
+                        p.update(e.program[i0:i1])
+                counts.append(float(n))
+                amounts.append(s)
+                programs.append(float(len(p)))
+            f += counts + amounts + programs
         f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY) if ents else 0.0)
         names = set(by_kind.get("name", ()))
         banks = set(by_kind.get("bank_account", ()))
@@ -317,15 +322,18 @@ class GraphIndex:
                 continue
             if isinstance(u, tuple):
                 first = u[1]
-                others = 0 if u[0] in mset or key in self.allow else int(u[2] >= lo90 and u[1] < t)
+                others = 0
+                if u[0] not in mset and key not in self.allow:
+                    others = int(lo90 <= u[2] < t and u[1] < t)
             else:
                 first = u.first
-                if key in self.allow:
-                    others = 0
-                else:
-                    others = 0
-                    for e, (fs, ls) in u.users.items():
-                        if ls >= lo90 and fs < t and e not in mset:
+                others = 0
+                if key not in self.allow:
+                    # users are kept in order of last use: walk back from the latest
+                    for e, (fs, ls) in reversed(u.users.items()):
+                        if ls < lo90:
+                            break
+                        if fs < t and ls < t and e not in mset:
                             others += 1
                             if others >= SHARED_COUNT_CAP:
                                 break
@@ -380,9 +388,10 @@ class GraphIndex:
         new_pairs = 0
         new_shared = 0
         for kind in LINK_KINDS:
+            cap = self._caps[kind]
             for key in by_kind.get(kind, ()):
                 users = self.users_of(key)
-                if not users or key in self.allow:
+                if not users or key in self.allow or len(users) > cap:
                     continue
                 others = [o for o in users if o not in mset]
                 if not others:
@@ -503,7 +512,10 @@ class GraphIndex:
             u.first = min(u.first, t)
             if span is not None:
                 span[0] = min(span[0], t)
-                span[1] = max(span[1], t)
+                if t >= span[1]:  # keep users in order of last use
+                    span[1] = t
+                    del u.users[me]
+                    u.users[me] = span
                 return
             u.users[me] = [t, t]
         # a new (key, entity) pair

@@ -33,6 +33,8 @@ _NANP = re.compile(
 )
 _DATE_PARTS = re.compile(r"^\s*(\d{1,4})[\-/. ](\d{1,2})[\-/. ](\d{1,4})\s*$")
 _DATE_COMPACT = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$")
 
 _NAME_DROP = frozenset({"mr", "mrs", "ms", "miss", "dr", "jr", "sr", "ii", "iii", "iv", "mx"})
 
@@ -114,6 +116,8 @@ class NormaliseOptions:
 
 def fold(text: str) -> str:
     """Lower-case ASCII text with accents removed (``"Zoë"`` -> ``"zoe"``)."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -270,6 +274,9 @@ def normalise_device_id(value: str, options: NormaliseOptions | None = None) -> 
 
 def normalise_ip(value: str, options: NormaliseOptions | None = None) -> str | None:
     """An IP address in its compressed form (IPv4-mapped IPv6 becomes IPv4), or None."""
+    text = value.strip()
+    if _IPV4.match(text):  # dotted decimal without leading zeros is already canonical
+        return text
     try:
         ip = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -281,7 +288,9 @@ def normalise_ip(value: str, options: NormaliseOptions | None = None) -> str | N
 
 def ip_block(normalised_ip: str) -> str:
     """The network block of a normalised IP: its /24 for IPv4, its /48 for IPv6."""
-    prefix = 24 if ":" not in normalised_ip else 48
+    if ":" not in normalised_ip:
+        return normalised_ip.rsplit(".", 1)[0] + ".0/24"
+    prefix = 48
     return str(ipaddress.ip_network(f"{normalised_ip}/{prefix}", strict=False))
 
 
