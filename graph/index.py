@@ -20,6 +20,8 @@ from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WIND
 from graph.resolution import BLOCKING_RULES, NameSketcher
 
 DAY = 86400.0
+#: Damping of proximity passed from an entity to a claim that shares one of its values.
+PROXIMITY_ALPHA = 0.85
 _ZEROS_HISTORY = [0.0] * (3 * len(WINDOWS))
 
 #: Every kind a key slot may hold (the spec's kinds plus the derived ``ip_block``).
@@ -351,7 +353,7 @@ class GraphIndex:
             f.append(0.0)
         f.append(1.0 if x.nid_invalid else 0.0)
         f += self._group_features(matched, mset, by_kind)
-        f += self._proximity_features(t, matched)
+        f += self._proximity_features(t, matched, mset, by_kind)
         return np.asarray(f, dtype=np.float64)
 
     def ring_link(self, kind: str, key: int, n_users: int, addresses: set[int], other: int) -> bool:
@@ -414,11 +416,25 @@ class GraphIndex:
         in_ring = 1.0 if size >= self.config.ring_min_members else 0.0
         return [float(size), min(1.0, density), float(n_shared), in_ring]
 
-    def _proximity_features(self, t: float, matched: list[int]) -> list[float]:
+    def _proximity_features(
+        self, t: float, matched: list[int], mset: set[int], by_kind: dict[str, list[int]]
+    ) -> list[float]:
+        """The entity's own score, or ``alpha`` times the best score of an entity it shares a
+        linking value with (so a new identity on a known ring's bank account scores at once)."""
         for as_of, scores in reversed(self.proximity):
-            if as_of <= t:
-                score = max((scores.get(m, 0.0) for m in matched), default=0.0)
-                return [score, (t - as_of) / DAY]
+            if as_of > t:
+                continue
+            score = max((scores.get(m, 0.0) for m in matched), default=0.0)
+            for kind in LINK_KINDS:
+                cap = self._caps[kind]
+                for key in by_kind.get(kind, ()):
+                    users = self.users_of(key)
+                    if key in self.allow or not users or len(users) > cap:
+                        continue
+                    for o in users:
+                        if o not in mset:
+                            score = max(score, PROXIMITY_ALPHA * scores.get(o, 0.0))
+            return [score, (t - as_of) / DAY]
         return [0.0, -1.0]
 
     # -- applying (the only place state changes) ---------------------------------------------

@@ -106,7 +106,8 @@ def compare_tokens(a: Sequence[int], b: Sequence[int], variants: dict[int, froze
     ``NAME_SUBSET`` when every token of the shorter name is in the longer one (a dropped
     middle name) and at least two match; ``NAME_FUZZY`` when, after pairing tokens within
     one edit, the token sequences are at least 80 % similar (``rapidfuzz`` Indel similarity on
-    the sequences of token hashes) and at least two tokens pair up; else ``NAME_ELSE``.
+    the sequences of token hashes), at least two tokens pair up and one of them exactly;
+    else ``NAME_ELSE``.
     """
     if not a or not b:
         return NAME_ELSE
@@ -130,7 +131,7 @@ def compare_tokens(a: Sequence[int], b: Sequence[int], variants: dict[int, froze
                 free.pop(j)
                 break
     n_paired = sum(1 for t in mapped if t in set(long_))
-    if n_paired < 2:
+    if n_paired < 2 or not common:
         return NAME_ELSE
     similarity = Indel.normalized_similarity(sorted(mapped), sorted(long_))
     return NAME_FUZZY if similarity >= 0.8 else NAME_ELSE

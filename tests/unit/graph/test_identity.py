@@ -1,0 +1,325 @@
+"""The identity graph: resolution, history, batch == incremental, idempotency, persistence."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from fraudlens.spec import Claim
+from graph import GRAPH_FEATURES, AllowList, ClaimConflictError, IdentityGraph, KeyMismatchError
+
+KEY = b"unit-test-key-unit-test-key-0123"
+COLUMNS = {
+    "national_id": "national_id",
+    "full_name": "name",
+    "date_of_birth": "dob",
+    "phone": "phone",
+    "email": "email",
+    "address": "address",
+    "bank_account": "bank_account",
+    "device_id": "device_id",
+    "ip": "ip",
+}
+T0 = datetime(2025, 1, 1, 9, tzinfo=UTC)
+
+
+def row(
+    cid,
+    day,
+    name,
+    dob,
+    address,
+    bank,
+    *,
+    nid=None,
+    phone=None,
+    email=None,
+    device=None,
+    ip=None,
+    program="housing",
+    amount=100.0,
+):
+    return {
+        "claim_id": cid,
+        "submitted_at": T0 + timedelta(days=day),
+        "program": program,
+        "amount": amount,
+        "national_id": nid,
+        "full_name": name,
+        "date_of_birth": dob,
+        "phone": phone,
+        "email": email,
+        "address": address,
+        "bank_account": bank,
+        "device_id": device,
+        "ip": ip,
+    }
+
+
+def fixture_rows():
+    """Hand-made claims: one person with typos, a merge, a ring, a family, a care home."""
+    rows = [
+        # Ana: three claims, formatting and a typo differ, same national id on two
+        row(
+            "a1",
+            0,
+            "Ana Lopez",
+            "1980-03-04",
+            "12 North Main Street, Apt 4",
+            "111-222",
+            nid="123-45-6789",
+            phone="(415) 555-0101",
+            program="housing",
+            amount=500.0,
+        ),
+        row(
+            "a2",
+            10,
+            "LOPEZ, Ana",
+            "03/04/1980",
+            "12 N Main St #4",
+            "111222",
+            phone="415.555.0101",
+            program="unemployment",
+            amount=300.0,
+        ),
+        row(
+            "a3",
+            40,
+            "Anna Lopez",
+            "1980-03-04",
+            "12 n main st unit 4",
+            "111222",
+            nid="123456789",
+            amount=200.0,
+        ),
+        # Bo: two records that look like two people until a third links them
+        row("b1", 1, "Bo Chen", "1975-07-07", "9 Elm Road", "B-1", email="bo@x.org"),
+        row("b2", 2, "Bo Chen", "1975-07-07", "77 Oak Avenue", "B-2", nid="234-56-7890"),
+        row("b3", 30, "Bo Chen", "1975-07-07", "9 Elm Rd", "B-2", nid="234567890"),
+        # a ring: four invented people, four addresses, one bank account and one device
+        *[
+            row(
+                f"r{i}",
+                50 + 3 * i,
+                f"Ringo Member{chr(65 + i)}",
+                f"199{i}-01-0{i + 1}",
+                f"{100 + i} Fake Street",
+                "RING-ACCT",
+                device="dev-ring",
+                ip=f"198.51.100.{i + 1}",
+                program="small_business_grant",
+                amount=2500.0,
+            )
+            for i in range(4)
+        ],
+        # a family: three adults at one address sharing one account and one phone
+        *[
+            row(
+                f"f{i}",
+                60 + i,
+                f"{first} Okafor",
+                f"19{70 + i}-05-05",
+                "5 Family Close",
+                "FAM-ACCT",
+                phone="(415) 555-0199",
+            )
+            for i, first in enumerate(["Ada", "Obi", "Ngozi"])
+        ],
+        # a care home (allow-listed): six residents, one address, the home's tablet
+        *[
+            row(
+                f"c{i}",
+                70 + i,
+                f"Resident Number{chr(65 + i)}",
+                f"193{i}-02-02",
+                "1 Care Home Lane",
+                f"CH-{i}",
+                device="carehome-tablet",
+            )
+            for i in range(6)
+        ],
+    ]
+    return rows
+
+
+def frame(rows):
+    X = pd.DataFrame(rows)
+    X["submitted_at"] = pd.to_datetime(X["submitted_at"], utc=True)
+    return X
+
+
+def claim(r):
+    identity = {c: r[c] for c in COLUMNS}
+    return Claim(r["claim_id"], r["submitted_at"], r["program"], r["amount"], identity, {}, {})
+
+
+ALLOW = AllowList(values={"address": ["1 Care Home Lane"], "device_id": ["carehome-tablet"]})
+
+
+def open_graph(url="sqlite://", key=KEY, **kw):
+    engine = sa.create_engine(url)
+    return IdentityGraph.open(engine, key, COLUMNS, allow_list=ALLOW, **kw)
+
+
+@pytest.fixture()
+def built():
+    g = open_graph()
+    F = g.build(frame(fixture_rows()))
+    return g, F
+
+
+def test_build_returns_features_per_claim(built):
+    g, F = built
+    assert list(F.columns) == GRAPH_FEATURES
+    assert F.dtypes.unique().tolist() == [np.dtype("float64")]
+    assert F.index.name == "claim_id" and list(F.index) == [r["claim_id"] for r in fixture_rows()]
+
+
+def test_one_person_despite_formatting_and_typos(built):
+    g, F = built
+    assert g.entity_of("a1") == g.entity_of("a2") == g.entity_of("a3")
+    assert F.loc["a1", "entity_claims_90d"] == 0
+    assert F.loc["a2", "entity_claims_30d"] == 1 and F.loc["a2", "entity_amount_30d"] == 500.0
+    # a3 is 40 days after a1 and 30 after a2: a1 is outside 30 days, both inside 90
+    assert F.loc["a3", "entity_claims_30d"] == 1
+    assert F.loc["a3", "entity_claims_90d"] == 2 and F.loc["a3", "entity_programs_90d"] == 2
+
+
+def test_merge_keeps_the_older_id_and_aliases_resolve(built):
+    g, _ = built
+    assert g.entity_of("b1") == g.entity_of("b2") == g.entity_of("b3")
+    old = g.index.resolve(g.index.claim_entity[g.index.claim_row["b1"]])
+    assert g.entity_of("b1") == f"E{old:016x}"  # b1 created the surviving (older) entity
+    assert any(g.index.resolve(a) == old for a in g.index.alias)
+
+
+def test_ring_found_family_and_care_home_not(built):
+    g, F = built
+    rings = g.rings()
+    assert len(rings) == 1
+    ring = rings[0]
+    assert ring["n_members"] == 4 and ring["pattern"] == "ring"
+    assert set(ring["members"]) == {g.entity_of(f"r{i}") for i in range(4)}
+    assert set(ring["shared_kinds"]) == {"bank_account", "device_id"}
+    assert all(v["value"].split(":")[0] in ring["shared_kinds"] for v in ring["shared"])
+    assert F.loc["r3", "in_ring"] == 1 and F.loc["r3", "group_size"] == 4
+    assert F.loc["r3", "bank_account_entities"] == 4
+    assert F.loc["f2", "in_ring"] == 0 and F.loc["f2", "bank_account_entities"] == 3
+    assert F.loc["c5", "in_ring"] == 0 and F.loc["c5", "address_entities_90d"] == 0  # allow-listed
+
+
+def test_batch_and_incremental_give_identical_features():
+    rows = fixture_rows()
+    batch = open_graph()
+    F = batch.build(frame(rows))
+    inc = open_graph()
+    ordered = sorted(rows, key=lambda r: (r["submitted_at"], r["claim_id"]))
+    for r in ordered:
+        f = inc.add(claim(r))
+        assert np.array_equal(
+            np.array([f[n] for n in GRAPH_FEATURES]), F.loc[r["claim_id"]].to_numpy()
+        )
+    assert [inc.entity_of(r["claim_id"]) for r in rows] == [
+        batch.entity_of(r["claim_id"]) for r in rows
+    ]
+    assert inc.version == batch.version
+    assert inc.rings() == batch.rings()
+
+
+def test_add_is_idempotent_and_refuses_changed_content(built):
+    g, _ = built
+    new = row("n1", 90, "Ringo MemberZ", "1999-09-09", "999 Fake Street", "RING-ACCT")
+    first = g.add(claim(new))
+    version = g.version
+    assert g.add(claim(new)) == first
+    assert g.version == version
+    changed = dict(new, amount=999.0)
+    with pytest.raises(
+        ClaimConflictError, match="n1: expected the content it was first added with"
+    ):
+        g.add(claim(changed))
+
+
+def test_features_lookup_writes_nothing_and_predicts_add(built):
+    g, _ = built
+    new = row("n2", 91, "Ringo MemberY", "1998-08-08", "998 Fake Street", "RING-ACCT")
+    version = g.version
+    predicted = g.features(claim(new))
+    assert g.version == version and g.entity_of("n2") is None
+    assert g.add(claim(new)) == predicted
+    assert predicted["group_size"] == 5 and predicted["in_ring"] == 1
+
+
+def test_point_in_time_later_claims_do_not_change_stored_features(built):
+    g, F = built
+    g.add(claim(row("a4", 45, "Ana Lopez", "1980-03-04", "12 North Main Street, Apt 4", "111-222")))
+    assert g.features(claim(fixture_rows()[0])) == F.loc["a1"].to_dict()
+    # a late claim (event time before a3) counts by event time, not by arrival
+    late = g.add(claim(row("a0", -5, "Ana Lopez", "1980-03-04", "12 N Main St Apt 4", "111222")))
+    assert late["entity_claims_90d"] == 0
+
+
+def test_state_persists_and_a_second_process_sees_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    rows = fixture_rows()
+    a = open_graph(url)
+    F = a.build(frame(rows))
+    b = open_graph(url)
+    assert b.version == a.version
+    for r in rows:
+        assert b.entity_of(r["claim_id"]) == a.entity_of(r["claim_id"])
+        assert b.features(claim(r)) == F.loc[r["claim_id"]].to_dict()
+    # a claim added through one process is seen by the other before it adds its own
+    fa = a.add(claim(row("x1", 95, "Ringo MemberQ", "1990-10-10", "1 Q St", "RING-ACCT")))
+    fb = b.add(claim(row("x2", 96, "Ringo MemberR", "1990-11-11", "2 R St", "RING-ACCT")))
+    assert fb["group_size"] == fa["group_size"] + 1
+    assert a.sync() and a.version == b.version
+    assert a.rings() == b.rings()
+
+
+def test_wrong_key_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    open_graph(url).build(frame(fixture_rows()[:2]))
+    with pytest.raises(KeyMismatchError, match="rebuild the graph after a key rotation"):
+        open_graph(url, key=b"another-key-another-key-another-k")
+
+
+def test_missing_columns_are_named():
+    g = open_graph()
+    with pytest.raises(ValueError, match=r"must have columns \['bank_account'\]"):
+        g.build(frame(fixture_rows()).drop(columns=["bank_account"]))
+
+
+def test_neighbourhood_masks_values_and_shows_the_ring(built):
+    import json
+
+    g, _ = built
+    n = g.neighbourhood("r0")
+    json.dumps(n)
+    assert n["entity_id"] == g.entity_of("r0") and n["ring_id"] == g.rings()[0]["ring_id"]
+    entities = [x for x in n["nodes"] if x["type"] == "entity"]
+    assert len(entities) == 4 and all(x["in_ring"] for x in entities)
+    kinds = {e["type"] for e in n["edges"]}
+    assert {"shares_bank_account", "shares_device_id", "uses"} <= kinds
+    assert sorted(c["claim_id"] for c in n["claims"]) == ["r0", "r1", "r2", "r3"]
+    text = json.dumps(n)
+    assert "RING" not in text and "Fake" not in text and "dev-ring" not in text
+    assert g.neighbourhood("r0", max_nodes=2)["truncated"]
+    with pytest.raises(KeyError, match="not in the identity graph"):
+        g.neighbourhood("nope")
+
+
+def test_fraud_proximity_is_point_in_time(built):
+    g, _ = built
+    before = g.version
+    as_of = T0 + timedelta(days=80)
+    n = g.refresh_fraud_proximity([g.entity_of("r0")], as_of)
+    assert n >= 4 and g.version != before
+    early = row("p1", 79, "Ringo MemberP", "1991-01-01", "5 P St", "RING-ACCT")
+    late = row("p2", 81, "Ringo MemberR", "1992-02-02", "6 P St", "RING-ACCT")
+    assert g.add(claim(early))["fraud_proximity"] == 0.0
+    f = g.add(claim(late))
+    assert 0 < f["fraud_proximity"] <= 1 and f["fraud_proximity_age_days"] == pytest.approx(1.0)

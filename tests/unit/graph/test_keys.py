@@ -1,0 +1,54 @@
+"""Keyed hashing and identity-key loading."""
+
+import hashlib
+import hmac
+import os
+import stat
+
+import pytest
+
+from graph.keys import (
+    KeyedHasher,
+    KeyNotConfiguredError,
+    load_or_create_demo_key,
+    require_key,
+)
+
+
+def test_hash_is_hmac_sha256_of_kind_and_value():
+    key = os.urandom(32)
+    h = KeyedHasher(key)
+    full = hmac.new(key, b"phone\x1f+14155550132", hashlib.sha256).digest()
+    assert h.digest(b"phone\x1f+14155550132") == full
+    assert h.hash("phone", "+14155550132") == int.from_bytes(full[:8], "big") & ((1 << 63) - 1)
+
+
+def test_hash_depends_on_key_and_kind():
+    a, b = KeyedHasher(b"a" * 32), KeyedHasher(b"b" * 32)
+    assert a.hash("email", "x@y.org") != b.hash("email", "x@y.org")
+    assert a.hash("email", "x@y.org") != a.hash("name", "x@y.org")
+    assert a.fingerprint != b.fingerprint
+    assert a.hash_many("email", ["x@y.org", None]) == [a.hash("email", "x@y.org"), 0]
+
+
+def test_missing_or_short_key_is_refused():
+    with pytest.raises(KeyNotConfiguredError, match="got none"):
+        require_key(None)
+    with pytest.raises(KeyNotConfiguredError, match="at least 32 bytes, got 5"):
+        KeyedHasher(b"short")
+
+
+def test_demo_key_is_created_owner_only_and_reused(tmp_path):
+    path = tmp_path / "keys" / "identity.key"
+    key = load_or_create_demo_key(path)
+    assert len(key) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_demo_key(path) == key
+
+
+def test_demo_key_readable_by_others_is_refused(tmp_path):
+    path = tmp_path / "identity.key"
+    load_or_create_demo_key(path)
+    path.chmod(0o644)
+    with pytest.raises(KeyNotConfiguredError, match="expected 0600"):
+        load_or_create_demo_key(path)

@@ -1,0 +1,49 @@
+"""Name comparison on keyed hashes and blocking keys."""
+
+from graph.keys import KeyedHasher
+from graph.normalise import normalise
+from graph.resolution import (
+    NAME_ELSE,
+    NAME_EXACT,
+    NAME_FUZZY,
+    NAME_SUBSET,
+    NameSketcher,
+    block_keys,
+)
+
+
+def _level(a: str, b: str) -> int:
+    hasher = KeyedHasher(b"r" * 32)
+    s = NameSketcher(hasher)
+    na, nb = normalise("name", a), normalise("name", b)
+    ha, hb = hasher.hash("name", na), hasher.hash("name", nb)
+    s.sketch(na, ha)
+    s.sketch(nb, hb)
+    return s.compare(ha, hb)
+
+
+def test_comparison_levels():
+    assert _level("Maria Garcia", "GARCIA, María") == NAME_EXACT
+    assert _level("Maria Elena Garcia", "Maria Garcia") == NAME_SUBSET
+    assert _level("Jonathan Smith", "Jonathon Smith") == NAME_FUZZY  # one substitution
+    assert _level("Katherine Jones", "Kathrine Jones") == NAME_FUZZY  # one deletion
+    assert _level("Jonathan Smith", "Jonathan Smyth") == NAME_FUZZY
+    assert _level("Maria Garcia", "Peter Garcia") == NAME_ELSE
+    assert _level("Maria Garcia", "Mario Garcie") == NAME_ELSE  # two tokens off: not one person
+
+
+def test_sketch_stores_only_hashes():
+    hasher = KeyedHasher(b"r" * 32)
+    s = NameSketcher(hasher)
+    n = normalise("name", "Maria Garcia")
+    s.sketch(n, hasher.hash("name", n))
+    for h, tokens in s.new_names:
+        assert isinstance(h, int) and all(isinstance(t, int) for t in tokens)
+    for _h, variants in s.new_tokens:
+        assert all(isinstance(v, int) for v in variants)
+
+
+def test_block_keys_follow_rules():
+    keys = block_keys({"dob": [1], "address": [2, 3], "phone": [4]})
+    assert (0, 1, 2) in keys and (0, 1, 3) in keys and (1, 1, 4) in keys
+    assert len(keys) == 3
