@@ -300,13 +300,12 @@ def demo(
     os.environ["FRAUDLENS_HOME"] = str(home)
     os.environ["FRAUDLENS_DEMO"] = "1"
     claim = json.dumps(example_claim(home))
-    out.print(f"\nreview queue: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
-    out.print(f"demo API key (scope score): {report.api_key}")
-    out.print("score one claim:")
-    out.print(
+    typer.echo(f"\nreview queue: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    typer.echo(f"demo API key (scope score): {report.api_key}")
+    typer.echo("score one claim:")
+    typer.echo(
         f"curl -s -X POST http://{host}:{port}/v1/score -H 'Authorization: Bearer {report.api_key}' "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(claim)}",
-        soft_wrap=True,
+        f"-H 'Content-Type: application/json' -d {shlex.quote(claim)}"
     )
     sys.stdout.flush()
     uvicorn.run("fraudlens.asgi:app", host=host, port=port, log_level="warning")

@@ -260,22 +260,19 @@ class Scorer:
         validated = self.spec.validate_frame(frame)
         acc = validated.accepted
         n_in = len(frame)
-        out = pd.DataFrame(
-            {
-                "row": np.arange(n_in),
-                "claim_id": pd.Series([None] * n_in, dtype=object),
-                "status": "rejected",
-                "risk": np.nan,
-                "decision": None,
-                "priority": pd.array([pd.NA] * n_in, dtype="Int64"),
-                "reasons": None,
-                "case_id": None,
-                "rejection": None,
-            }
-        )
+        cols: dict[str, list[Any]] = {
+            "claim_id": [None] * n_in,
+            "status": ["rejected"] * n_in,
+            "risk": [np.nan] * n_in,
+            "decision": [None] * n_in,
+            "priority": [None] * n_in,
+            "reasons": [None] * n_in,
+            "case_id": [None] * n_in,
+            "rejection": [None] * n_in,
+        }
         for r in validated.rejections:
-            out.at[r.row, "claim_id"] = r.claim_id
-            out.at[r.row, "rejection"] = json.dumps([e.as_dict() for e in r.errors])
+            cols["claim_id"][r.row] = r.claim_id
+            cols["rejection"][r.row] = json.dumps([e.as_dict() for e in r.errors])
         # Accepted rows keep their input order; map them back to input positions.
         bad_rows = {r.row for r in validated.rejections}
         positions = np.array([i for i in range(n_in) if i not in bad_rows], dtype=np.int64)
@@ -287,34 +284,34 @@ class Scorer:
             new_idx: list[int] = []
             for k, (c, d) in enumerate(zip(claims, digests, strict=True)):
                 pos = int(positions[k])
-                out.at[pos, "claim_id"] = c.claim_id
+                cols["claim_id"][pos] = c.claim_id
                 prev = logged.get(c.claim_id)
                 if prev is None:
                     new_idx.append(k)
                 elif prev["content_hash"] != d:
-                    out.at[pos, "rejection"] = json.dumps(
+                    cols["rejection"][pos] = json.dumps(
                         [{"field": self.spec.id_column, "expected": "identical content for a scored id",
                           "got": "different content (conflict)"}]
                     )
                 else:
-                    out.loc[pos, ["status", "risk", "decision", "priority", "case_id"]] = [
-                        "retry", prev["risk"], prev["decision"], prev["priority"], prev["case_id"]
-                    ]
-                    out.at[pos, "reasons"] = json.dumps(prev["reasons"])
+                    _put(cols, pos, "retry", result_from_log(prev))
             if new_idx:
-                self._score_new(acc.iloc[new_idx].reset_index(drop=True), [claims[k] for k in new_idx],
-                                [digests[k] for k in new_idx], positions[new_idx], out, source)
+                results = self._score_new(
+                    acc.iloc[new_idx].reset_index(drop=True),
+                    [claims[k] for k in new_idx],
+                    [digests[k] for k in new_idx],
+                    source,
+                )
+                for k, result in zip(new_idx, results, strict=True):
+                    _put(cols, int(positions[k]), "scored", result)
+        out = pd.DataFrame({"row": np.arange(n_in), **cols})
+        out["risk"] = out["risk"].astype("float64")
+        out["priority"] = out["priority"].astype("Int64")
         return out
 
     def _score_new(
-        self,
-        frame: pd.DataFrame,
-        claims: list[Claim],
-        digests: list[str],
-        positions: NDArray[np.int64],
-        out: pd.DataFrame,
-        source: str,
-    ) -> None:
+        self, frame: pd.DataFrame, claims: list[Claim], digests: list[str], source: str
+    ) -> list[ScoreResult]:
         x_claim = self.bundle.features.transform(frame).to_numpy(dtype=np.float64)
         if self.graph is not None and self.bundle.graph_features:
             g = self.graph.build(frame)
@@ -327,6 +324,7 @@ class Scorer:
         explained = self.explain_rows(X, s, flagged)
         scored_at = datetime.now(UTC).isoformat()
         graph_version = self.graph_version
+        results: list[ScoreResult] = []
         log_rows = []
         for k, claim in enumerate(claims):
             reasons, explanation = explained.get(k, ([], None))
@@ -344,16 +342,13 @@ class Scorer:
                 entity_id=self.graph.entity_of(claim.claim_id) if self.graph is not None else None,
                 scored_at=scored_at,
             )
-            case_id = self._open_case(claim, result)
-            pos = int(positions[k])
-            out.loc[pos, ["status", "risk", "decision", "priority", "case_id"]] = [
-                "scored", result.risk, result.decision, result.priority, case_id
-            ]
-            out.at[pos, "reasons"] = json.dumps(result.reasons)
+            result = _with_case(result, self._open_case(claim, result))
+            results.append(result)
             if self.log is not None:
-                log_rows.append(self._log_row(claim, digests[k], X[k], _with_case(result, case_id), source))
+                log_rows.append(self._log_row(claim, digests[k], X[k], result, source))
         if self.log is not None:
             self.log.append(log_rows)
+        return results
 
     # -- sinks ---------------------------------------------------------------------------------
     def _open_case(self, claim: Claim, result: ScoreResult) -> str | None:
@@ -423,6 +418,15 @@ def result_from_log(row: Mapping[str, Any]) -> ScoreResult:
         scored_at=scored_at.isoformat() if hasattr(scored_at, "isoformat") else str(scored_at),
         replayed=True,
     )
+
+
+def _put(cols: dict[str, list[Any]], pos: int, status: str, result: ScoreResult) -> None:
+    cols["status"][pos] = status
+    cols["risk"][pos] = result.risk
+    cols["decision"][pos] = result.decision
+    cols["priority"][pos] = result.priority
+    cols["reasons"][pos] = json.dumps(result.reasons)
+    cols["case_id"][pos] = result.case_id
 
 
 def _with_case(result: ScoreResult, case_id: str | None) -> ScoreResult:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudlens.spec import Claim, FileLevelError, Rejection, RecordSpec, SpecError, read_claims
+from fraudlens.spec import Claim, FileLevelError, RecordSpec, Rejection, SpecError, read_claims
 
 GOOD = {
     "claim_id": "C1",

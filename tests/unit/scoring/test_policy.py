@@ -48,7 +48,7 @@ def test_isotonic_calibration_is_monotone() -> None:
     y = (rng.random(2000) < p**2).astype(np.int64)
     xs, ys = fit_isotonic(p, y)
     out = calibrate(np.sort(p), xs, ys)
-    assert np.all(np.diff(out) >= -1e-12) and 0 <= out.min() and out.max() <= 1
+    assert np.all(np.diff(out) >= -1e-12) and out.min() >= 0 and out.max() <= 1
 
 
 def test_policy_round_trip() -> None:
