@@ -18,8 +18,11 @@ from graph.identity import IdentityGraph
 from graph.keys import KeyMismatchError
 
 app = typer.Typer(help="The identity-link graph: rings and neighbourhoods.", no_args_is_help=True)
-_err = Console(stderr=True)
-_out = Console()
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr)  # built per command: width follows the terminal of the call
+
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="settings YAML (env FRAUDLENS_CONFIG)")
@@ -51,7 +54,7 @@ def _open(config: Path | None, allow: Path | None) -> IdentityGraph:
             make_engine(settings.db_url), key, allow_list=load_allow_list(allow)
         )
     except (KeyNotConfiguredError, KeyMismatchError, ValueError) as exc:
-        _err.print(f"[bold red]error:[/] {exc}")
+        _console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
 
@@ -64,15 +67,15 @@ def rings(
 ) -> None:
     """List the largest suspected rings: members, shared attribute kinds, masked values."""
     if top < 1:
-        _err.print(f"[bold red]error:[/] --top must be >= 1, got {top}")
+        _console(stderr=True).print(f"[bold red]error:[/] --top must be >= 1, got {top}")
         raise typer.Exit(2)
     found = _open(config, allow_list).rings(top=top)
     if as_json:
-        _out.print_json(json.dumps(found))
+        _console().print_json(json.dumps(found))
         return
     table = Table(title=f"suspected rings (top {top})")
+    table.add_column("ring", no_wrap=True)
     for col in (
-        "ring",
         "pattern",
         "members",
         "claims",
@@ -97,9 +100,9 @@ def rings(
             values + more,
             active,
         )
-    _out.print(table)
+    _console().print(table)
     if not found:
-        _out.print("no suspected rings")
+        _console().print("no suspected rings")
 
 
 @app.command()
@@ -114,6 +117,6 @@ def neighbourhood(
     try:
         result = g.neighbourhood(claim_id, max_nodes=max_nodes)
     except KeyError as exc:
-        _err.print(f"[bold red]error:[/] {exc.args[0]}")
+        _console(stderr=True).print(f"[bold red]error:[/] {exc.args[0]}")
         raise typer.Exit(1) from None
-    _out.print_json(json.dumps(result))
+    _console().print_json(json.dumps(result))
