@@ -77,6 +77,7 @@ class ScorePublic(BaseModel):
     detector_scores: dict[str, float]
     case_id: str | None = None
     explanation: dict[str, Any] | None = None
+    scored_at: str | None = Field(None, description="when this claim was first scored (UTC)")
 
 
 class FieldProblem(BaseModel):
