@@ -1,0 +1,75 @@
+"""The review queue, decision log and API keys on a real PostgreSQL (skips, or fails under CI, without it)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from review.keys import SqlKeyStore
+from review.store import ReviewStore, TransitionError
+from scoring.decision_log import DecisionLog
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture()
+def engine(postgres_url):
+    schema = f"fl_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    yield eng
+    eng.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def _case(claim_id: str) -> dict:
+    return {
+        "claim_id": claim_id, "event_time": datetime(2025, 1, 1, tzinfo=UTC), "program": "housing",
+        "amount": 100.0, "risk": 0.9, "risk_kind": "probability", "priority": 1, "model_version": "m1",
+        "graph_version": "g1", "entity_id": "E1", "reasons": [{"code": "x", "sentence": "s"}],
+        "explanation": None, "detector_scores": {"outlier": 1.0},
+    }
+
+
+def test_case_sink_is_idempotent_and_transitions_are_checked(engine) -> None:
+    store = ReviewStore(engine)
+    a = store.open_case(_case("C1"))
+    assert store.open_case(_case("C1")) == a
+    assert store.count() == 1
+    with pytest.raises(TransitionError, match="needs a disposition"):
+        store.transition(a, "inv1", "closed")
+    store.transition(a, "inv1", "in_review")
+    case = store.transition(a, "inv1", "closed", disposition="not_fraud", note="family shares the account")
+    assert case.status == "closed" and case.disposition == "not_fraud"
+    assert [e.kind for e in store.events(a)] == ["opened", "status", "status"]
+
+
+def test_decision_log_round_trip(engine) -> None:
+    log = DecisionLog(engine)
+    log.append([{
+        "claim_id": "C9", "content_hash": "h" * 64, "event_time": datetime(2025, 1, 1, tzinfo=UTC),
+        "source": "api", "program": "housing", "amount": 10.0, "model_version": "m1", "graph_version": "g1",
+        "entity_id": None, "features": [1.0, float("nan")], "risk": 0.25, "risk_kind": "percentile",
+        "decision": "clear", "priority": 3, "detector_scores": {"outlier": 0.1}, "reasons": [],
+        "explanation": None, "protected": {"sex": "F"}, "case_id": None,
+    }])
+    row = log.get("C9")
+    assert row["features"] == [1.0, None] and row["risk"] == 0.25
+    assert set(log.existing(["C9", "C10"])) == {"C9"}
+
+
+def test_api_keys_hashed_and_revocable(engine) -> None:
+    keys = SqlKeyStore(engine)
+    key_id, secret = keys.create("portal", ["score"])
+    assert keys.verify(secret).scopes == frozenset({"score"})
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT secret_hash FROM api_keys")).scalar_one()
+    assert secret not in stored
+    assert keys.revoke(key_id) and keys.verify(secret) is None
