@@ -97,7 +97,7 @@ def ring_quality(X: pd.DataFrame, g: IdentityGraph) -> dict[str, Any]:
         share = by_entity.loc[r["members"], "fraud"].mean()
         if share < 0.5:
             legit_groups += 1
-    # ceiling: planted ring members that share at least one value with another ring member
+    # for reference: planted ring members sharing a raw value with another (before normalisation)
     R = X[X["typology"] == "ring"]
     sharing_any = pd.Series(False, index=ring_persons.index)
     for c in LINKING:
@@ -109,7 +109,7 @@ def ring_quality(X: pd.DataFrame, g: IdentityGraph) -> dict[str, Any]:
         "planted_ring_members": int(len(ring_persons)),
         "planted_rings": int(R["ring_id"].nunique()),
         "recall": float(found.mean()) if len(found) else None,
-        "recall_ceiling_sharing_any_value": float(sharing_any.mean()) if len(sharing_any) else None,
+        "ring_members_sharing_a_raw_value": float(sharing_any.mean()) if len(sharing_any) else None,
         "flagged_groups": len(rings),
         "flagged_groups_ring_pattern": sum(r["pattern"] == "ring" for r in rings),
         "flagged_members": len(flagged),

@@ -9,9 +9,9 @@ from graph.normalise import NormaliseOptions
 
 #: Kinds whose shared values link different entities with an edge (``shares_<kind>``).
 LINK_KINDS: tuple[str, ...] = ("bank_account", "phone", "email", "device_id", "ip", "address")
-#: Kinds one address may share legitimately among its residents, whatever their number (a
-#: family's phone line and router, a care home's tablet). A bank account is explained by a
-#: shared address only up to ``household_max`` entities there.
+#: Kinds a shared place (an allow-listed or over-cap address: a care home, a shelter) lends
+#: its residents: its phone line, tablet, router. A household (an address of at most
+#: ``household_max`` entities) explains any sharing among its residents, a bank account too.
 PLACE_SHARED_KINDS: tuple[str, ...] = ("phone", "email", "device_id", "ip")
 
 

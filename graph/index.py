@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from graph.config import LINK_KINDS, PLACE_SHARED_KINDS, GraphConfig
 from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WINDOWS
-from graph.resolution import BLOCKING_RULES, NameSketcher
+from graph.resolution import BLOCKING_RULES, NAME_SUBSET, NameSketcher
 
 DAY = 86400.0
 #: Damping of proximity passed from an entity to a claim that shares one of its values.
@@ -356,36 +356,57 @@ class GraphIndex:
         f += self._proximity_features(t, matched, mset, by_kind)
         return np.asarray(f, dtype=np.float64)
 
-    def ring_link(self, kind: str, key: int, n_users: int, addresses: set[int], other: int) -> bool:
+    def ring_link(
+        self,
+        kind: str,
+        key: int,
+        n_users: int,
+        addresses: set[int],
+        other: int,
+        names: Sequence[int] = (),
+    ) -> bool:
         """Whether sharing ``key`` (used by ``n_users`` entities) links an entity to ``other``.
 
-        ``addresses`` are the first entity's addresses. Allow-listed values and values over
+        ``addresses`` and ``names`` are the first entity's. Allow-listed values and values over
         the kind's cap (shared places) link nobody; an address links its users only beyond
-        household size; sharing inside a household (or a phone, e-mail, device or IP at any
-        shared address) is explained.
+        household size; sharing inside a household is explained, and so is a phone, e-mail,
+        device or IP shared at an allow-listed or over-cap address (a shared place's
+        equipment), and an e-mail shared by entities with the same
+        name (one person's address, the person kept apart by the resolution, e.g. after a
+        typo in the date of birth).
         """
         if key in self.allow or n_users > self._caps[kind]:
             return False
+        ent = self.entities.get(other)
+        if kind == "email" and ent is not None and names and ent.names:
+            compare = self.sketcher.compare
+            if any(compare(a, b) >= NAME_SUBSET for a in names for b in ent.names):
+                return False
         if kind == "address":
             return n_users > self.config.household_max
-        ent = self.entities.get(other)
         if ent is None or not addresses:
             return True
         common = addresses.intersection(ent.addresses)
         if not common:
             return True
-        if kind in PLACE_SHARED_KINDS:
-            return False
-        limit = self.config.household_max
-        return not any(len(self.users_of(a)) <= limit for a in common)
+        limit, place_cap = self.config.household_max, self._caps["address"]
+        for a in common:
+            n = len(self.users_of(a))
+            if n <= limit:
+                return False  # a household explains whatever it shares
+            if kind in PLACE_SHARED_KINDS and (a in self.allow or n > place_cap):
+                return False  # a shared place's phone, tablet or router
+        return True
 
     def _group_features(
         self, matched: list[int], mset: set[int], by_kind: dict[str, list[int]]
     ) -> list[float]:
         roots = {self.find(m) for m in matched}
         addresses = set(by_kind.get("address", ()))
+        names = list(by_kind.get("name", ()))
         for m in matched:
             addresses.update(self.entities[m].addresses)
+            names.extend(n for n in self.entities[m].names if n not in names)
         me = matched[0] if matched else -1
         new_pairs = 0
         new_shared = 0
@@ -401,7 +422,7 @@ class GraphIndex:
                 n_after = len(users) + (0 if len(others) < len(users) else 1)
                 linked = False
                 for o in others:
-                    if not self.ring_link(kind, key, n_after, addresses, o):
+                    if not self.ring_link(kind, key, n_after, addresses, o, names):
                         continue
                     linked = True
                     roots.add(self.find(o))
@@ -556,7 +577,7 @@ class GraphIndex:
             self.edges.setdefault(me, []).append((o, code, key, t))
             self.edges.setdefault(o, []).append((me, code, key, t))
             self.pending.edges.append((min(me, o), max(me, o), code, key, t, seq))
-            if self.ring_link(kind, key, n_users, addresses, o):
+            if self.ring_link(kind, key, n_users, addresses, o, ent.names):
                 self._union(me, o)
                 pair = (min(me, o), max(me, o))
                 root = self.find(me)

@@ -5,7 +5,8 @@ shared attributes that legitimate sharing does not explain, sharing at least two
 value or a bank account. Values on the allow-list and values used by more entities than the
 kind's cap (a shared place) link nobody; neither does sharing inside a household (an address
 of at most ``household_max`` entities), nor a phone, e-mail, device or IP shared at one address.
-A group whose claims all fall within ``burst_hours`` is reported with pattern ``burst``.
+A group whose members all took up the values they share within ``burst_hours`` is reported
+with pattern ``burst`` (a velocity burst from one device), else ``ring``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def linked(index: GraphIndex, config: GraphConfig, entity: int) -> Iterator[tupl
             continue
         kind = SLOT_KINDS[code]
         for o in users:
-            if o != entity and index.ring_link(kind, key, n, addresses, o):
+            if o != entity and index.ring_link(kind, key, n, addresses, o, ent.names):
                 yield o, code, key
 
 
@@ -137,9 +138,17 @@ def describe_ring(index: GraphIndex, config: GraphConfig, members: set[int]) -> 
     ents = [index.entities[e] for e in members]
     first = min(e.first_ts for e in ents)
     last = max((e.ts[-1] for e in ents if e.ts), default=first)
+    # when did the members take up the values they share? all within hours: a burst
+    joined = [
+        index.users_of(key)[e][0]
+        for key, (_, users) in shared.items()
+        for e in users
+        if e in index.users_of(key)
+    ]
+    span = (max(joined) - min(joined)) if joined else 0.0
     return {
         "ring_id": ring_label(members),
-        "pattern": "burst" if last - first <= config.burst_hours * 3600 else "ring",
+        "pattern": "burst" if span <= config.burst_hours * 3600 else "ring",
         "n_members": len(members),
         "members": sorted(f"E{e:016x}" for e in members),
         "shared_kinds": kinds,
