@@ -8,6 +8,7 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -178,16 +179,18 @@ def write_pending(
             x.ts,
             x.program,
             x.amount,
-            pack(x.keys),
+            struct.pack(f"<{len(x.keys)}q", *x.keys),
             x.nid_invalid,
             x.fingerprint,
             np.asarray(features, dtype="<f8").tobytes(),
         )
         for s, x, entity, features in pending.claims
     ]
+    if conn.dialect.name == "sqlite" and len(pending.claims) > 1000:
+        conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
     _insert_many(conn, claims_table, claim_rows)
-    _insert_many(conn, entities_table, [(e, s, ts, None, None) for e, s, ts in pending.entities])
-    _insert_many(conn, keys_table, pending.keys)
+    _insert_many(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in pending.entities))
+    _insert_many(conn, keys_table, sorted(pending.keys))  # in key order: B-tree appends
     _insert_many(conn, edges_table, pending.edges)
     _insert_many(conn, names_table, [(h, pack(t), seq) for h, t in names])
     _insert_many(conn, tokens_table, [(h, pack(v), seq) for h, v in tokens])
