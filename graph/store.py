@@ -189,7 +189,9 @@ def write_pending(
     if conn.dialect.name == "sqlite" and len(pending.claims) > 1000:
         conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
     _insert_many(conn, claims_table, claim_rows)
-    _insert_many(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in pending.entities))
+    _insert_many(
+        conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in pending.entities)
+    )
     _insert_many(conn, keys_table, sorted(pending.keys))  # in key order: B-tree appends
     _insert_many(conn, edges_table, pending.edges)
     _insert_many(conn, names_table, [(h, pack(t), seq) for h, t in names])
