@@ -332,10 +332,10 @@ class GraphIndex:
                 others = 0
                 if key not in self.allow:
                     # users are kept in order of last use: walk back from the latest
-                    for e, (fs, ls) in reversed(u.users.items()):
+                    for uid, (fs, ls) in reversed(u.users.items()):
                         if ls < lo90:
                             break
-                        if fs < t and ls < t and e not in mset:
+                        if fs < t and ls < t and uid not in mset:
                             others += 1
                             if others >= SHARED_COUNT_CAP:
                                 break

@@ -229,8 +229,7 @@ def read_since(conn: sa.Connection, seq: int) -> StoredRows:
     rows = sorted(conn.execute(merged), key=lambda r: (r.merged_seq, r.seq))
     for r in rows:
         out.aliases.setdefault(r.merged_seq, []).append((r.entity_id, r.alias_of))
-    for r in _claims_since(conn, seq):
-        out.claims.append(r)
+    out.claims.extend(_claims_since(conn, seq))
     return out
 
 
