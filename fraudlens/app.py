@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,72 @@ def current_bundle_dir(settings: Settings) -> Path:
 def open_graph(engine: Engine, settings: Settings, bundle: Bundle) -> Any:
     """The identity-graph state in the database, keyed with the configured HMAC key."""
     return graph.IdentityGraph.open(engine, settings.identity_key(), bundle.spec.identity_kinds)
+
+
+def promote(settings: Settings, version: str) -> Path:
+    """Make ``version`` the bundle to serve: verify it loads, then point ``bundles/CURRENT`` at it.
+
+    Running servers notice within :data:`WATCH_SECONDS` and switch without dropping a request.
+    """
+    root = settings.bundles_root / version
+    Bundle.load(root)  # refuses a missing or modified bundle before anything changes
+    tmp = settings.bundles_root / f".{CURRENT}.tmp"
+    tmp.write_text(version, "utf-8")
+    tmp.replace(settings.bundles_root / CURRENT)  # atomic: readers see the old or the new name
+    return root
+
+
+#: How often a server checks ``bundles/CURRENT`` for a promoted bundle.
+WATCH_SECONDS = 1.0
+
+
+class BundleWatcher:
+    """Swaps the served Scorer when ``bundles/CURRENT`` names another bundle.
+
+    The new bundle is loaded and verified in this thread; requests keep being answered by the
+    old Scorer until the swap, which is one reference assignment. A bundle that fails to load
+    is logged and not served.
+    """
+
+    def __init__(self, settings: Settings, service: ScoringService, interval: float = WATCH_SECONDS) -> None:
+        self.settings = settings
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bundle-watcher", daemon=True)
+        self._failed: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def check(self) -> bool:
+        """Swap if a different bundle is promoted; True when a swap happened."""
+        pointer = self.settings.bundles_root / CURRENT
+        try:
+            version = pointer.read_text("utf-8").strip()
+        except OSError:
+            return False
+        current = self.service.scorer
+        if not version or version == current.model_version or version == self._failed:
+            return False
+        try:
+            bundle = Bundle.load(self.settings.bundles_root / version)
+        except Exception as exc:  # noqa: BLE001 - a bad bundle must not stop serving
+            log.error("promoted bundle %s not served: %s", version, exc)
+            self._failed = version
+            return False
+        scorer = Scorer(bundle, current.graph, key=current._key, log=current.log, sink=current.sink)
+        self.service.swap(scorer)
+        log.warning("now serving bundle %s (was %s)", version, current.model_version)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.check()
 
 
 def build_scorer(settings: Settings, engine: Engine, bundle_dir: Path | None = None) -> tuple[Scorer, ReviewStore]:
@@ -116,7 +185,25 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
             conn.execute(text("SELECT 1"))
         return True
 
+    service = ScoringService(
+        scorer=scorer,
+        keys=keys,
+        max_batch=settings.api.max_batch,
+        rate_limit_per_minute=settings.api.rate_limit_per_minute,
+        ready_check=ready,
+    )
+    watcher = BundleWatcher(settings, service) if settings.bundle_dir is None else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if watcher is not None:
+            watcher.start()
+        yield
+        if watcher is not None:
+            watcher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="fraudlens",
         version="0.1.0",
         description=(
@@ -128,13 +215,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
     app.state.settings = settings
     app.state.engine = engine
     app.state.review = review
-    app.state.scoring = ScoringService(
-        scorer=scorer,
-        keys=keys,
-        max_batch=settings.api.max_batch,
-        rate_limit_per_minute=settings.api.rate_limit_per_minute,
-        ready_check=ready,
-    )
+    app.state.scoring = service
+    app.state.watcher = watcher
     app.include_router(scoring_router)
     app.include_router(review_router)
     _install_error_handlers(app)

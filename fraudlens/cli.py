@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys for integrating systems.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="Model bundles: list, promote.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 out = Console()
 
@@ -208,6 +210,39 @@ def serve(
     uvicorn.run("fraudlens.asgi:app", host=host, port=port, workers=workers, log_level="warning")
 
 
+# --- models -----------------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(config: ConfigOpt = None) -> None:
+    """List trained bundles with their held-out metrics; * marks the one served."""
+    settings = _settings(config)
+    root = settings.bundles_root
+    current = (root / "CURRENT").read_text("utf-8").strip() if (root / "CURRENT").is_file() else None
+    table = Table("", "version", "created", "risk", "ROC-AUC", "precision", "recall")
+    for manifest in sorted(root.glob("*/manifest.json")):
+        m = json.loads(manifest.read_text("utf-8"))
+        model = m.get("metrics", {}).get("model", {})
+        table.add_row("*" if m["version"] == current else "", m["version"], m["created"][:19],
+                      m["metrics"].get("risk_kind", ""), f"{model.get('roc_auc', float('nan')):.3f}",
+                      f"{model.get('precision', float('nan')):.3f}", f"{model.get('recall', float('nan')):.3f}")
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="bundle version to serve")], config: ConfigOpt = None) -> None:
+    """Serve another bundle: running servers switch within a second, without dropping a request."""
+    from fraudlens.app import promote
+    from scoring.bundle import BundleError
+
+    settings = _settings(config)
+    try:
+        root = promote(settings, version)
+    except (BundleError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"promoted {version} ({root})")
+
+
 # --- keys -------------------------------------------------------------------------------------------
 
 
@@ -215,6 +250,7 @@ def serve(
 def keys_create(
     name: Annotated[str, typer.Option(help="who the key is for")],
     scope: Annotated[list[str], typer.Option(help="score | review | audit | admin (repeatable)")] = ["score"],  # noqa: B006
+    rate_limit: Annotated[int | None, typer.Option(help="requests per minute for this key (default: api.rate_limit_per_minute)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create an API key. The secret is printed once and stored only as a hash."""
@@ -222,8 +258,10 @@ def keys_create(
     from review.keys import SqlKeyStore
 
     settings = _settings(config)
+    if rate_limit is not None and rate_limit < 1:
+        raise _fail(f"--rate-limit must be >= 1 request per minute, got {rate_limit}")
     try:
-        key_id, secret = SqlKeyStore(make_engine(settings.db_url)).create(name, scope)
+        key_id, secret = SqlKeyStore(make_engine(settings.db_url)).create(name, scope, rate_limit)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     out.print(json.dumps({"key_id": key_id, "name": name, "scopes": scope, "secret": secret}))

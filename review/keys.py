@@ -58,7 +58,12 @@ class SqlKeyStore:
             key = s.scalar(select(ApiKey).where(ApiKey.secret_hash == digest))
         identity = None
         if key is not None and key.revoked_at is None:
-            identity = ApiKeyIdentity(key_id=key.id, name=key.name, scopes=frozenset(key.scopes.split(",")))
+            identity = ApiKeyIdentity(
+                key_id=key.id,
+                name=key.name,
+                scopes=frozenset(key.scopes.split(",")),
+                rate_limit_per_minute=key.rate_limit_per_minute,
+            )
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

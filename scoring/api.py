@@ -137,25 +137,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class RateLimiter:
-    """A token bucket per key (per worker process)."""
+    """A token bucket per key (per worker process): ``per_minute`` requests, bursts up to that."""
 
     def __init__(self, per_minute: int) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
+        self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> float:
-        """0 if allowed, else the seconds to wait."""
+    def take(self, key: str, per_minute: int | None = None) -> float:
+        """0 if allowed, else the seconds to wait. ``per_minute`` overrides the default for this key."""
+        capacity = float(per_minute or self.per_minute)
+        rate = capacity / 60.0
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            tokens, last = self._buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            return (1.0 - tokens) / rate
 
 
 @dataclass
@@ -222,9 +223,10 @@ def require_scope(scope: str) -> Callable[..., ApiKeyIdentity]:
             raise api_error(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         if scope not in identity.scopes and "admin" not in identity.scopes:
             raise api_error(403, "forbidden", f"this key lacks the {scope!r} scope")
-        wait = service.limiter.take(identity.key_id)
+        limit = identity.rate_limit_per_minute or service.limiter.per_minute
+        wait = service.limiter.take(identity.key_id, limit)
         if wait > 0:
-            raise api_error(429, "rate_limited", f"rate limit of {service.rate_limit_per_minute}/minute for this key",
+            raise api_error(429, "rate_limited", f"rate limit of {limit}/minute for this key",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
         return identity
 

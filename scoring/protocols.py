@@ -23,6 +23,7 @@ class ApiKeyIdentity:
     key_id: str
     name: str
     scopes: frozenset[str]
+    rate_limit_per_minute: int | None = None
 
 
 @runtime_checkable

@@ -79,6 +79,7 @@ def test_demo_serves_queue_and_scoring(tmp_path: Path) -> None:
         args = shlex.split(curl)
         out = subprocess.run(args, capture_output=True, text=True, timeout=30)
         body = json.loads(out.stdout)
+        assert "decision" in body, out.stdout
         assert body["decision"] in ("clear", "review") and 0 <= body["risk"] <= 1, out.stdout
     finally:
         proc.terminate()
