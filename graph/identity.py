@@ -26,6 +26,9 @@ from graph.resolution import NameSketcher
 
 logger = logging.getLogger(__name__)
 
+#: Claims hashed and written per step of a batch build (bounds the memory of a build).
+BUILD_CHUNK = 100_000
+
 
 class ClaimLike(Protocol):
     """What the graph reads from a claim (``fraudlens.spec.Claim`` has it)."""
@@ -324,7 +327,8 @@ class IdentityGraph:
         """Ingest every claim of a validated frame; point-in-time features per claim.
 
         Claims are taken in event-time order. Claims already in the graph keep the features
-        they were given when added. Rows are written to the store in bulk at the end.
+        they were given when added. Rows are written to the store in bulk, chunk by chunk,
+        in one transaction.
 
         Parameters
         ----------
@@ -345,34 +349,33 @@ class IdentityGraph:
         if missing:
             raise ValueError(f"claims frame must have columns {missing}, got {list(X.columns)}")
         self.sync()
-        hashed = self.hash_frame(X)
-        out = np.empty((len(hashed), len(GRAPH_FEATURES)), dtype=np.float64)
         index = self.index
+        ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable")
+        index.reserve(len(index.claim_entity) + len(X))
         seq = index.seq
-        row_of: dict[str, int] = {}
-        for i, x in enumerate(hashed):
-            row_of[x.claim_id] = i
-            stored = self._known(x)
-            if stored is not None:
-                out[i] = stored
-                continue
-            plan = index.plan(x, new_entity_number(x.claim_id))
-            seq += 1
-            index.apply(x, plan, seq, plan.features)
-            out[i] = plan.features
-        with self.engine.begin() as conn:
-            store.lock(conn)
-            self._flush(conn, seq)
-        gc.freeze()  # millions of long-lived index objects: keep them out of full collections
-        logger.info(
-            "identity graph built: %d claims, %d entities", len(hashed), len(index.entities)
+        enabled = gc.isenabled()
+        gc.disable()  # millions of long-lived objects: no full collections while they are made
+        try:
+            with self.engine.begin() as conn:
+                store.lock(conn)
+                for start in range(0, len(ordered), BUILD_CHUNK):
+                    for x in self.hash_frame(ordered.iloc[start : start + BUILD_CHUNK]):
+                        if self._known(x) is not None:
+                            continue
+                        plan = index.plan(x, new_entity_number(x.claim_id))
+                        seq += 1
+                        index.apply(x, plan, seq, plan.features)
+                    self._flush(conn, seq)
+        finally:
+            gc.freeze()  # the index is long-lived: keep it out of later full collections
+            if enabled:
+                gc.enable()
+        logger.info("identity graph built: %d claims, %d entities", len(X), len(index.entities))
+        ids = X["claim_id"].astype(str).tolist()
+        rows = [index.claim_row[c] for c in ids]
+        return pd.DataFrame(
+            index.feature_rows(rows), columns=GRAPH_FEATURES, index=pd.Index(ids, name="claim_id")
         )
-        frame = pd.DataFrame(
-            out,
-            columns=GRAPH_FEATURES,
-            index=pd.Index([x.claim_id for x in hashed], name="claim_id"),
-        )
-        return frame.loc[X["claim_id"].astype(str).tolist()]
 
     def add(self, claim: ClaimLike) -> dict[str, float]:
         """Ingest one claim (idempotent on claim id) and return its point-in-time features.
@@ -472,7 +475,12 @@ class IdentityGraph:
 
     def _flush(self, conn: sa.Connection, seq: int) -> None:
         store.write_pending(
-            conn, self.index.pending, self._sketcher.new_names, self._sketcher.new_tokens, seq
+            conn,
+            self.index.pending,
+            self.index.features_matrix,
+            self._sketcher.new_names,
+            self._sketcher.new_tokens,
+            seq,
         )
         self.index.pending.clear()
         self._sketcher.new_names.clear()

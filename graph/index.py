@@ -225,6 +225,22 @@ class GraphIndex:
         row = self.claim_row.get(claim_id)
         return None if row is None else self._features[row]
 
+    @property
+    def features_matrix(self) -> NDArray[np.float64]:
+        """The stored features of every claim, one row per claim (rows past the last unused)."""
+        return self._features
+
+    def feature_rows(self, rows: list[int]) -> NDArray[np.float64]:
+        """Stored features of many claims by row (a copy)."""
+        return self._features[np.asarray(rows, dtype=np.intp)]
+
+    def reserve(self, n_claims: int) -> None:
+        """Make room for ``n_claims`` claims' features at once (no doubling copies)."""
+        if n_claims > len(self._features):
+            grown = np.zeros((n_claims, N_FEATURES), dtype=np.float64)
+            grown[: len(self.claim_entity)] = self._features[: len(self.claim_entity)]
+            self._features = grown
+
     def find(self, e: int) -> int:
         """The group (union-find root) of entity ``e``."""
         parent = self.parent
@@ -524,7 +540,7 @@ class GraphIndex:
         self.claim_entity.append(entity)
         self.claim_fingerprint.append(x.fingerprint)
         self.claim_ts.append(t)
-        self.pending.claims.append((seq, x, entity, features))
+        self.pending.claims.append((seq, x, entity, row))
 
     def _attach_key(self, ent: Entity, kind: str, key: int, t: float, seq: int) -> None:
         me = ent.id

@@ -166,6 +166,7 @@ def lock(conn: sa.Connection) -> None:
 def write_pending(
     conn: sa.Connection,
     pending: Pending,
+    features_of: NDArray[np.float64],
     names: list[tuple[int, tuple[int, ...]]],
     tokens: list[tuple[int, frozenset[int]]],
     seq: int,
@@ -182,9 +183,9 @@ def write_pending(
             struct.pack(f"<{len(x.keys)}q", *x.keys),
             x.nid_invalid,
             x.fingerprint,
-            np.asarray(features, dtype="<f8").tobytes(),
+            np.asarray(features_of[row], dtype="<f8").tobytes(),
         )
-        for s, x, entity, features in pending.claims
+        for s, x, entity, row in pending.claims
     ]
     if conn.dialect.name == "sqlite" and len(pending.claims) > 1000:
         conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
