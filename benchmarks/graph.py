@@ -105,7 +105,17 @@ def ring_quality(X: pd.DataFrame, g: IdentityGraph) -> dict[str, Any]:
         shared = set(n[n > 1].index)
         hit = R[R[c].isin(shared)]["person_id"].unique()
         sharing_any |= sharing_any.index.isin(hit)
+    # entity resolution against the true person behind each claim
+    pairs = pd.DataFrame({"entity": entity, "person": X["person_id"]})
+    persons_per_entity = pairs.groupby("entity")["person"].nunique()
+    entities_per_person = pairs.groupby("person")["entity"].nunique()
     return {
+        "resolution": {
+            "persons": int(len(entities_per_person)),
+            "entities": int(len(persons_per_entity)),
+            "entities_of_one_person": float((persons_per_entity == 1).mean()),
+            "persons_in_one_entity": float((entities_per_person == 1).mean()),
+        },
         "planted_ring_members": int(len(ring_persons)),
         "planted_rings": int(R["ring_id"].nunique()),
         "recall": float(found.mean()) if len(found) else None,

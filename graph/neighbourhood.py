@@ -42,7 +42,7 @@ def neighbourhood(graph: IdentityGraph, claim_id: str, max_nodes: int = 50) -> d
     index = graph.index
     row = index.claim_row.get(claim_id)
     if row is None:
-        raise KeyError(f"claim {claim_id!r} is not in the identity graph")
+        raise KeyError(f"expected the id of a claim in the identity graph, got {claim_id!r}")
     centre = index.resolve(index.claim_entity[row])
     # breadth first over every stored edge, nearest entities first
     order = [centre]

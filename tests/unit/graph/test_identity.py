@@ -308,7 +308,7 @@ def test_neighbourhood_masks_values_and_shows_the_ring(built):
     text = json.dumps(n)
     assert "RING" not in text and "Fake" not in text and "dev-ring" not in text
     assert g.neighbourhood("r0", max_nodes=2)["truncated"]
-    with pytest.raises(KeyError, match="not in the identity graph"):
+    with pytest.raises(KeyError, match="expected the id of a claim in the identity graph"):
         g.neighbourhood("nope")
 
 
