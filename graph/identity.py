@@ -26,6 +26,8 @@ from graph.resolution import NameSketcher
 
 logger = logging.getLogger(__name__)
 
+#: Raw values whose keys one process remembers (in memory only) for repeated lookups.
+VALUE_CACHE_SIZE = 262_144
 #: Claims hashed and written per step of a batch build (bounds the memory of a build).
 BUILD_CHUNK = 100_000
 
@@ -120,6 +122,7 @@ class IdentityGraph:
         self._sketcher = NameSketcher(hasher)
         self.index = GraphIndex(self._layout, config, self._sketcher, allow)
         self._proximity_meta = ""
+        self._value_cache: dict[tuple[str, object], tuple[int, ...]] = {}
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -236,22 +239,28 @@ class IdentityGraph:
 
     # -- hashing ---------------------------------------------------------------------------
     def hash_claim(self, claim: ClaimLike) -> HashedClaim:
-        """The claim with its identity values normalised and hashed (raw values dropped)."""
-        opts = self.config.normalise
+        """The claim with its identity values normalised and hashed (raw values dropped).
+
+        Recently seen values are remembered in process memory only (a bounded cache, never
+        written anywhere), so a retried or looked-up claim is not normalised twice.
+        """
         identity = claim.identity
         keys: list[int] = []
         nid_invalid = False
+        cache = self._value_cache
         for slot in self._layout:
             if slot.kind == "ip_block":
                 continue
-            n = normalise(slot.kind, identity.get(slot.column), opts)
-            keys.append(self._hasher.hash(slot.kind, n) if n is not None else 0)
-            if slot.kind == "name" and n is not None:
-                self._sketcher.sketch(n, keys[-1])
-            elif slot.kind == "national_id" and n is not None and not national_id_valid(n, opts):
-                nid_invalid = True
-            elif slot.kind == "ip":
-                keys.append(self._hasher.hash("ip_block", ip_block(n)) if n is not None else 0)
+            raw = identity.get(slot.column)
+            hit = cache.get((slot.column, raw)) if isinstance(raw, str) else None
+            if hit is None:
+                hit = self._hash_value(slot.kind, raw)
+                if isinstance(raw, str):
+                    if len(cache) >= VALUE_CACHE_SIZE:
+                        cache.clear()
+                    cache[(slot.column, raw)] = hit
+            keys.extend(hit[:-1])
+            nid_invalid |= bool(hit[-1])
         us = _epoch_us(claim.timestamp)
         program, amount = str(claim.program), float(claim.amount)
         return HashedClaim(
@@ -263,6 +272,20 @@ class IdentityGraph:
             nid_invalid,
             fingerprint(us, amount, program, keys),
         )
+
+    def _hash_value(self, kind: str, raw: object) -> tuple[int, ...]:
+        """Keys of one raw value (two for an IP: the address and its block), then a flag that
+        is 1 for an invalid national id."""
+        opts = self.config.normalise
+        n = normalise(kind, raw, opts)
+        h = self._hasher.hash(kind, n) if n is not None else 0
+        if kind == "name" and n is not None:
+            self._sketcher.sketch(n, h)
+        elif kind == "ip":
+            return (h, self._hasher.hash("ip_block", ip_block(n)) if n is not None else 0, 0)
+        elif kind == "national_id" and n is not None and not national_id_valid(n, opts):
+            return (h, 1)
+        return (h, 0)
 
     def _hash_column(
         self, kind: str, values: pd.Series
@@ -489,6 +512,7 @@ class IdentityGraph:
 
     def _reload(self) -> None:
         allow = self.index.allow
+        self._value_cache.clear()  # its names were sketched into the sketcher being replaced
         self._sketcher = NameSketcher(self._hasher)
         self.index = GraphIndex(self._layout, self.config, self._sketcher, allow)
         self._proximity_meta = ""

@@ -363,10 +363,15 @@ class GraphIndex:
         i1 = bisect_left(ts_list, t)
         for w in WINDOWS:
             f.append(float(i1 - bisect_left(ts_list, t - w * DAY)))
-        if bank:
-            f.append(float(1 + sum(1 for e in self.users_of(bank) if e not in mset)))
-        else:
+        ub = self.users.get(bank) if bank else None
+        if not bank:
             f.append(0.0)
+        elif ub is None:
+            f.append(1.0)
+        elif isinstance(ub, tuple):
+            f.append(1.0 if ub[0] in mset else 2.0)
+        else:
+            f.append(float(1 + sum(1 for e in ub.users if e not in mset)))
         f.append(1.0 if x.nid_invalid else 0.0)
         f += self._group_features(matched, mset, by_kind)
         f += self._proximity_features(t, matched, mset, by_kind)
@@ -429,13 +434,21 @@ class GraphIndex:
         for kind in LINK_KINDS:
             cap = self._caps[kind]
             for key in by_kind.get(kind, ()):
-                users = self.users_of(key)
-                if not users or key in self.allow or len(users) > cap:
+                u = self.users.get(key)
+                if u is None or key in self.allow:
                     continue
-                others = [o for o in users if o not in mset]
-                if not others:
-                    continue
-                n_after = len(users) + (0 if len(others) < len(users) else 1)
+                if isinstance(u, tuple):  # one user so far (the common case): no dict made
+                    if u[0] in mset:
+                        continue
+                    others, n_users = [u[0]], 1
+                else:
+                    if len(u.users) > cap:
+                        continue
+                    others = [o for o in u.users if o not in mset]
+                    n_users = len(u.users)
+                    if not others:
+                        continue
+                n_after = n_users + (0 if len(others) < n_users else 1)
                 linked = False
                 for o in others:
                     if not self.ring_link(kind, key, n_after, addresses, o, names):
