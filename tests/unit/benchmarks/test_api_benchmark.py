@@ -1,0 +1,39 @@
+"""Smoke test of benchmarks/api.py: a tiny --quick run against the real server and the ceiling."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "benchmarks" / "api.py"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not on PATH (apt-get install wrk): the API benchmark drives it"
+)
+
+
+def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--duration", "1", "--rows", "1500", "--history", "1200",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    block = report["results"]["workers_1"]
+    ours, ceiling = block["fraudlens"], block["ceiling"]
+    assert set(ours) == {"saturation_c16", "rate_250"}
+    assert ours["saturation_c16"]["runs"][0]["requests"] > 0
+    assert ceiling["saturation_c16"]["rps"] > 0
+    # every request is a new, valid claim and the ceiling accepts the same body and header
+    assert report["non_200_total"] == 0, [r.get("first_non_200") for b in (ours, ceiling) for p in b.values() for r in p["runs"]]
+    assert block["ratios"]["saturation_c16"]["rps_vs_ceiling"] > 0
+    assert "target_rps" in ours["rate_250"]
+    assert report["machine"]["cores"] >= 1 and report["machine"]["load_at_start"]
+    assert report["checks"] == {}  # the checks are on 2 workers at 1,000 req/s, not run in --quick
