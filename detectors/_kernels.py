@@ -66,10 +66,10 @@ def _ecdf_rows(
             hi = offsets[j + 1]
             u = values[lo:hi]
             c = cum[lo:hi]
+            # u holds unique sorted values: one search gives both #(<= v) and #(< v).
             k = np.searchsorted(u, v, side="right")
             le = c[k - 1] if k > 0 else 0.0
-            k = np.searchsorted(u, v, side="left")
-            lt = c[k - 1] if k > 0 else 0.0
+            lt = (c[k - 2] if k > 1 else 0.0) if k > 0 and u[k - 1] == v else le
             p_left = max(le / n_train, floor)
             p_right = max((n_train - lt) / n_train, floor)
             u_left = -np.log(p_left)
