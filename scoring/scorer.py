@@ -72,7 +72,13 @@ def score_matrix(bundle: Bundle, X: NDArray[np.float64]) -> _Scores:
     else:
         risk = outlier_risk
     decision, priority = bundle.policy.decide_many(risk)
-    rules = bundle.rules.score_samples(X) if bundle.rules is not None else None
+    rules = None
+    if bundle.rules is not None:
+        # The rules score is reported, never part of risk; one row takes the scalar path.
+        if X.shape[0] == 1:
+            rules = np.array([bundle.rules.score_one(X[0])])
+        else:
+            rules = bundle.rules.score_samples(X)
     return _Scores(outlier, outlier_risk, supervised, risk, decision, priority, rules)
 
 
@@ -109,6 +115,13 @@ class Scorer:
         self.names = bundle.feature_names
         self.supervised_names = [*self.names, "outlier_risk"]
         self._describe = _describer(bundle)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run every compiled path once, so no request pays numba's cache load or a first call."""
+        X = self.bundle.feature_centre.reshape(1, -1).copy()
+        s = self.score_matrix(X)
+        self.explain_rows(X, s, np.array([0]))
 
     @classmethod
     def load(
