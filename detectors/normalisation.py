@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["fit_robust_scale", "robust_z"]
+__all__ = ["Z_FLOOR", "Z_KNEE", "compress_tail", "fit_robust_scale", "robust_z"]
 
 #: Robust z-scores below this are clipped: "very normal" by one member must not cancel a
 #: strong flag by another.
 Z_FLOOR = -5.0
+#: Above this many IQRs a robust z-score grows only logarithmically: one member's extreme
+#: vote (distances are unbounded, isolation depths are not) must not outvote the others;
+#: the order of rows is kept (no ties at a hard cap).
+Z_KNEE = 3.0
 
 
 def fit_robust_scale(scores: NDArray[np.float64]) -> tuple[float, float]:
@@ -45,13 +49,27 @@ def fit_robust_scale(scores: NDArray[np.float64]) -> tuple[float, float]:
     return float(q50), 1.0
 
 
+def compress_tail(z: NDArray[np.float64], knee: float = Z_KNEE) -> NDArray[np.float64]:
+    """``z`` unchanged up to ``knee``, then ``knee + log(1 + z - knee)``: strictly increasing,
+    so the order of rows is kept, but a huge value counts little more than a large one.
+
+    Examples
+    --------
+    >>> compress_tail(np.array([-1.0, 3.0, 3.0 + np.e - 1.0])).tolist()
+    [-1.0, 3.0, 4.0]
+    """
+    excess = np.maximum(z - knee, 0.0)
+    return np.where(z > knee, knee + np.log1p(excess), z)
+
+
 def robust_z(
     scores: NDArray[np.float64],
     centre: float | NDArray[np.float64],
     scale: float | NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """``(scores - centre) / scale`` with the frozen training statistics, floored at
-    :data:`Z_FLOOR`; NaN (a member that cannot score a row) becomes 0 (the training median).
+    :data:`Z_FLOOR` and log-compressed above :data:`Z_KNEE` (:func:`compress_tail`); NaN
+    (a member that cannot score a row) becomes 0 (the training median); +inf stays +inf.
 
     Parameters
     ----------
@@ -68,4 +86,5 @@ def robust_z(
     """
     z = (np.asarray(scores, dtype=np.float64) - centre) / scale
     z = np.where(np.isnan(z), 0.0, z)
-    return np.maximum(z, Z_FLOOR)
+    with np.errstate(invalid="ignore"):
+        return compress_tail(np.maximum(z, Z_FLOOR))

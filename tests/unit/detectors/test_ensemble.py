@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 import detectors
 from detectors.ensemble import Ensemble
-from detectors.normalisation import Z_FLOOR, fit_robust_scale, robust_z
+from detectors.normalisation import Z_FLOOR, Z_KNEE, compress_tail, fit_robust_scale, robust_z
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -45,8 +45,17 @@ def test_robust_scale_falls_back_when_iqr_is_zero():
 
 
 def test_robust_z_floors_and_fills_missing():
-    z = robust_z(np.array([-100.0, 1.0, np.nan, 9.0]), 1.0, 2.0)
-    assert z.tolist() == [Z_FLOOR, 0.0, 0.0, 4.0]
+    z = robust_z(np.array([-100.0, 1.0, np.nan, 7.0, 9.0]), 1.0, 2.0)
+    assert z.tolist() == [Z_FLOOR, 0.0, 0.0, 3.0, pytest.approx(Z_KNEE + np.log(2.0))]
+
+
+def test_tail_compression_keeps_order_and_bounds_a_single_vote():
+    z = np.array([0.0, 2.0, 3.0, 4.0, 10.0, 1e6])
+    c = compress_tail(z)
+    assert np.all(np.diff(c) > 0)
+    np.testing.assert_array_equal(c[:3], z[:3])
+    # one member a million IQRs out adds < 14 to a mean, not 250,000
+    assert c[-1] < Z_KNEE + 14
 
 
 def test_build_by_name_and_registry():
@@ -194,6 +203,8 @@ def test_quality_benchmark_quick_run():
             "--datasets",
             "38_thyroid",
             "--quick",
+            "--synthetic-rows",
+            "3000",
         ],
         capture_output=True,
         text=True,
@@ -205,3 +216,14 @@ def test_quality_benchmark_quick_run():
     assert entry["unsupervised"]["detectors"]["ensemble"]["roc_auc"] > 0.9
     assert "ensemble_supervised" in entry["few_labels"]["detectors"]
     assert "checks" in report["summary"]
+    synthetic = report["synthetic_claims"]
+    assert synthetic["rows"] == 3000 and synthetic["rejected"] == 0
+    assert synthetic["test_frauds"] > 0
+    for section in ("claim_features", "claim_and_graph_features"):
+        dets = synthetic[section]["detectors"]
+        assert {"iforest", "ensemble", "xgboost", "ensemble_supervised"} <= set(dets)
+        top = dets["ensemble"]["top_0.01"]
+        assert 0.0 <= top["precision"] <= 1.0
+        assert set(top["recall_by_typology"]) == set(synthetic["test_frauds_by_typology"])
+    # with a few labels the supervised ensemble finds frauds at the 1% budget
+    assert synthetic["claim_and_graph_features"]["detectors"]["ensemble_supervised"]["ap"] > 0.1
