@@ -46,9 +46,17 @@ def current_bundle_dir(settings: Settings) -> Path:
     return settings.bundles_root / pointer.read_text("utf-8").strip()
 
 
-def open_graph(engine: Engine, settings: Settings, bundle: Bundle) -> Any:
-    """The identity-graph state in the database, keyed with the configured HMAC key."""
-    return graph.IdentityGraph.open(engine, settings.identity_key(), bundle.spec.identity_kinds)
+def open_graph(engine: Engine, settings: Settings, identity_kinds: dict[str, str]) -> Any:
+    """The identity-graph state in the database, keyed with the configured HMAC key.
+
+    ``settings.graph_allow_list`` (a YAML file of registered shared places: care homes,
+    shelters, public IPs) keeps legitimate sharing from linking people into rings.
+    """
+    from graph.commands import load_allow_list
+
+    return graph.IdentityGraph.open(
+        engine, settings.identity_key(), identity_kinds, allow_list=load_allow_list(settings.graph_allow_list)
+    )
 
 
 def promote(settings: Settings, version: str) -> Path:
@@ -120,7 +128,7 @@ class BundleWatcher:
 def build_scorer(settings: Settings, engine: Engine, bundle_dir: Path | None = None) -> tuple[Scorer, ReviewStore]:
     bundle = Bundle.load(bundle_dir or current_bundle_dir(settings))
     review = ReviewStore(engine)
-    state = open_graph(engine, settings, bundle) if bundle.graph_features else None
+    state = open_graph(engine, settings, bundle.spec.identity_kinds) if bundle.graph_features else None
     scorer = Scorer(bundle, state, key=settings.identity_key(), log=DecisionLog(engine), sink=review)
     return scorer, review
 

@@ -111,6 +111,7 @@ def train_cmd(
 ) -> None:
     """Train a model bundle: identity graph over the file, features, outlier + supervised models, policy."""
     import graph
+    from fraudlens.app import open_graph
     from fraudlens.database import make_engine
     from training.pipeline import train
 
@@ -118,14 +119,14 @@ def train_cmd(
     record_spec = _spec(spec, settings)
     try:
         result = record_spec.validate_frame(read_claims(path, record_spec))
-        key = settings.identity_key()
+        settings.identity_key()  # refuse early without a key
     except (FileLevelError, KeyNotConfiguredError) as exc:
         raise _fail(str(exc)) from None
     if result.rejections:
         console.print(f"{len(result.rejections)} rows rejected (see `fraudlens validate`); training on {len(result.accepted)}")
     engine = make_engine(settings.db_url)
     with console.status("building the identity graph"):
-        state = graph.IdentityGraph.open(engine, key, record_spec.identity_kinds)
+        state = open_graph(engine, settings, record_spec.identity_kinds)
         feats = state.build(result.accepted)
     with console.status("training"):
         trained = train(result.accepted, record_spec, settings.bundles_root, graph_features=feats,
@@ -200,6 +201,11 @@ def serve(
     import uvicorn
 
     settings = _settings(config, bundle_dir=bundle)
+    if workers > 1 and settings.db_url.startswith("sqlite"):
+        raise _fail(
+            f"--workers {workers} needs a database several processes can share: set "
+            "FRAUDLENS_DATABASE_URL to PostgreSQL (postgresql+psycopg://...); SQLite serves one worker"
+        )
     if bundle is not None:
         os.environ["FRAUDLENS_BUNDLE_DIR"] = str(bundle)
     try:
@@ -337,6 +343,7 @@ def demo(
 
     os.environ["FRAUDLENS_HOME"] = str(home)
     os.environ["FRAUDLENS_DEMO"] = "1"
+    os.environ["FRAUDLENS_GRAPH_ALLOW_LIST"] = str(home / "allow-list.yaml")
     claim = json.dumps(example_claim(home))
     typer.echo(f"\nreview queue: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
     typer.echo(f"demo API key (scope score): {report.api_key}")

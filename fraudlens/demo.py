@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 import graph
 from fraudlens import synth
+from fraudlens.app import open_graph
 from fraudlens.database import make_engine
 from fraudlens.settings import Settings
 from fraudlens.spec import RecordSpec
@@ -105,9 +107,13 @@ def run_demo(
     history, new = frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
     report.history_rows = len(history)
 
+    # The agency's register of legitimately shared places (care homes, shelters, public IPs):
+    # in the demo it comes from the synthetic world; served processes read the same file.
+    allow_path = write_allow_list(claims, home / "allow-list.yaml")
+    settings = settings.model_copy(update={"graph_allow_list": allow_path})
     engine = make_engine(settings.db_url)
     with _stage(report, "identity graph (history)", progress):
-        state = graph.IdentityGraph.open(engine, key, spec.identity_kinds)
+        state = open_graph(engine, settings, spec.identity_kinds)
         graph_feats = state.build(history)
     with _stage(report, "train", progress):
         result = train(
@@ -145,6 +151,20 @@ def run_demo(
     (home / "demo-report.json").write_text(json.dumps(report.as_dict(), indent=2, default=str), "utf-8")
     engine.dispose()
     return report
+
+
+def write_allow_list(claims: pd.DataFrame, path: Path) -> Path:
+    """Write the registered shared places of the synthetic world as an allow-list file."""
+    places = claims[claims["sharing"].isin(["care_home", "shelter"])]
+    public = claims[claims["sharing"] == "public_ip"]
+    data = {
+        "address": sorted(set(places["address"].dropna())),
+        "device_id": sorted(set(places["device_id"].dropna())),
+        "ip": sorted(set(places["ip"].dropna()) | set(public["ip"].dropna())),
+    }
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    path.chmod(0o600)
+    return path
 
 
 def example_claim(home: Path) -> dict[str, Any]:

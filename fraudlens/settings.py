@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     bundle_dir: Path | None = None
     hmac_key: SecretStr | None = None
     hmac_key_file: Path | None = None
+    graph_allow_list: Path | None = None
     demo: bool = False
     api: ApiSettings = ApiSettings()
     policy: PolicySettings = PolicySettings()

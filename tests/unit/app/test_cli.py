@@ -63,3 +63,15 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     bad = subprocess.run([*FRAUDLENS, "keys", "create", "--name", "x", "--scope", "root"], capture_output=True,
                          text=True, timeout=60, env=env)
     assert bad.returncode == 2 and "scopes must be" in bad.stderr
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    env = {"FRAUDLENS_HOME": str(tmp_path), "FRAUDLENS_HMAC_KEY": "k" * 40, "PATH": "", "COLUMNS": "200"}
+    run = subprocess.run([*FRAUDLENS, "serve", "--workers", "2"], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2 and "PostgreSQL" in run.stderr
+
+
+def test_serve_refuses_to_start_without_a_key(tmp_path: Path) -> None:
+    env = {"FRAUDLENS_HOME": str(tmp_path), "PATH": "", "COLUMNS": "200"}
+    run = subprocess.run([*FRAUDLENS, "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2 and "FRAUDLENS_HMAC_KEY" in run.stderr
