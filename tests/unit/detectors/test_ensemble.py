@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import detectors
-from detectors.ensemble import Ensemble
+from detectors.ensemble import Ensemble, redundancy_weights
 from detectors.normalisation import Z_FLOOR, Z_KNEE, compress_tail, fit_robust_scale, robust_z
 
 REPO = Path(__file__).resolve().parents[3]
@@ -58,6 +58,21 @@ def test_tail_compression_keeps_order_and_bounds_a_single_vote():
     assert c[-1] < Z_KNEE + 14
 
 
+def test_redundancy_weights_split_a_vote_between_near_copies():
+    rng = np.random.default_rng(3)
+    a, b, c = rng.normal(size=(3, 2000))
+    w = redundancy_weights(np.column_stack([a, a + 0.01 * rng.normal(size=2000), b, c]))
+    # the two copies of a share about one vote; b and c keep one each
+    assert w[0] + w[1] == pytest.approx(w[2], rel=0.05)
+    assert w[2] == pytest.approx(w[3], rel=0.05)
+    assert w.sum() == pytest.approx(1.0)
+    # a constant member (no ranking information) does not break the weights
+    w = redundancy_weights(np.column_stack([a, np.zeros(2000)]))
+    assert np.all(np.isfinite(w)) and w.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        Ensemble(weighting="max").fit(np.c_[a, b])
+
+
 def test_build_by_name_and_registry():
     assert isinstance(detectors.build("ensemble"), Ensemble)
     assert detectors.build("ensemble", supervised=True).supervised is True
@@ -68,8 +83,10 @@ def test_fit_returns_self_and_sets_outputs(seeded):
     ens = Ensemble()
     assert ens.fit(X) is ens
     assert ens.decision_scores_.shape == (len(X),)
-    assert ens.member_names_ == ["iforest", "ecod", "hbos", "knn"]
+    assert ens.member_names_ == ["iforest", "ecod", "copod", "hbos", "knn"]
     assert np.all(ens.scales_ > 0)
+    assert ens.weights_.shape == (5,) and ens.weights_.sum() == pytest.approx(1.0)
+    assert np.all(ens.weights_ > 0)
 
 
 def test_unsupervised_roc_floor_and_direction(seeded, fitted):
@@ -81,11 +98,15 @@ def test_unsupervised_roc_floor_and_direction(seeded, fitted):
     assert far > fitted.decision_scores_.max() > centre
 
 
-def test_score_is_mean_of_member_scores(seeded, fitted):
+def test_score_is_weighted_mean_of_member_scores(seeded, fitted):
     X, _ = seeded
     members = fitted.member_scores(X[:50])
     stacked = np.column_stack([members[n] for n in fitted.member_names_])
-    np.testing.assert_allclose(stacked.mean(axis=1), fitted.score_samples(X[:50]))
+    np.testing.assert_allclose(stacked @ fitted.weights_, fitted.score_samples(X[:50]))
+    equal = Ensemble(weighting="equal").fit(X)
+    np.testing.assert_allclose(equal.weights_, np.full(5, 0.2))
+    z = np.column_stack(list(equal.member_scores(X[:50]).values()))
+    np.testing.assert_allclose(z.mean(axis=1), equal.score_samples(X[:50]))
     np.testing.assert_allclose(fitted.score_samples(X), fitted.decision_scores_, rtol=1e-9)
 
 
