@@ -159,7 +159,31 @@ def ceiling_app() -> Any:
 # --- set-up: claims, bundle, key, bodies ------------------------------------------------------------
 
 
-def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool) -> dict[str, Any]:
+PRISTINE_DB = "fraudlens_bench_pristine"
+RUN_DB = "fraudlens_bench_run"
+
+
+def _pg_url(admin_url: str, database: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + "/" + database
+
+
+def _pg_recreate(admin_url: str, database: str, template: str | None = None) -> None:
+    """Drop and create ``database`` (from ``template``) on the PostgreSQL server of ``admin_url``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for db in filter(None, (database, template)):
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+            ), {"d": db})
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{database}"' + (f' TEMPLATE "{template}"' if template else "")))
+    engine.dispose()
+
+
+def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool,
+            postgres: str | None = None) -> dict[str, Any]:
     """Synthetic claims, a bundle trained on the older ones (as the demo does), a key, the bodies.
 
     Cached in ``workdir``: with ``reuse`` and a finished set-up there, nothing is redone.
@@ -167,7 +191,9 @@ def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool) -> d
     done = workdir / "setup.json"
     if reuse and done.is_file():
         info = json.loads(done.read_text("utf-8"))
-        if info.get("rows") == rows and info.get("history") == history and info.get("seed") == seed:
+        if (info.get("rows"), info.get("history"), info.get("seed"), info.get("postgres")) == (
+            rows, history, seed, postgres
+        ):
             info["reused"] = True
             return info
     import pandas as pd
@@ -185,7 +211,11 @@ def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool) -> d
         shutil.rmtree(home)
     home.mkdir(parents=True)
     t0 = time.perf_counter()
-    settings = load_settings(None, home=home, demo=True)
+    if postgres:
+        _pg_recreate(postgres, PRISTINE_DB)
+        settings = load_settings(None, home=home, demo=True, database_url=_pg_url(postgres, PRISTINE_DB))
+    else:
+        settings = load_settings(None, home=home, demo=True)
     spec = RecordSpec.default()
     claims = synth.generate(rows, seed=seed)
     frame = spec.validate_frame(claims).accepted
@@ -215,7 +245,8 @@ def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool) -> d
     (settings.bundles_root / "CURRENT").write_text(result.version, "utf-8")
     _, api_key = SqlKeyStore(engine).create("benchmark", ["score"])
     engine.dispose()
-    shutil.copyfile(home / "fraudlens.db", workdir / "fraudlens.db.pristine")
+    if not postgres:
+        shutil.copyfile(home / "fraudlens.db", workdir / "fraudlens.db.pristine")
 
     bodies = workdir / "bodies.jsonl"
     with bodies.open("w", encoding="utf-8") as fh:
@@ -236,6 +267,7 @@ def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool) -> d
         "home": str(home),
         "bodies": str(bodies),
         "setup_seconds": round(time.perf_counter() - t0, 1),
+        "postgres": postgres,
         "reused": False,
     }
     done.write_text(json.dumps(info, indent=2), "utf-8")
@@ -324,10 +356,14 @@ class Server:
 def start_fraudlens(info: dict[str, Any], workdir: Path, workers: int, tag: str) -> Server:
     """``fraudlens serve`` on a fresh copy of the set-up database (state from earlier points is dropped)."""
     home = Path(info["home"])
-    for suffix in ("", "-wal", "-shm"):
-        (home / f"fraudlens.db{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(workdir / "fraudlens.db.pristine", home / "fraudlens.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
+    if info.get("postgres"):
+        _pg_recreate(info["postgres"], RUN_DB, template=PRISTINE_DB)
+        env["FRAUDLENS_DATABASE_URL"] = _pg_url(info["postgres"], RUN_DB)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            (home / f"fraudlens.db{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(workdir / "fraudlens.db.pristine", home / "fraudlens.db")
     env.update(
         FRAUDLENS_HOME=str(home),
         FRAUDLENS_DEMO="1",
@@ -527,6 +563,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--postgres",
+        default=None,
+        help="PostgreSQL admin URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); "
+        "required for more than one worker, which fraudlens refuses on SQLite",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="tiny sizes, ~3 s points, 1 repeat, 1 worker"
     )
     a = p.parse_args(argv)
@@ -542,6 +584,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if a.connections == "16,32":
             a.connections = "16"
     workers = [int(w) for w in a.workers.split(",")]
+    if max(workers) > 1 and not a.postgres:
+        raise SystemExit("more than one worker needs --postgres URL: fraudlens serves one worker on SQLite")
     rates = [float(r) for r in a.rates.split(",") if r]
     conns = [int(c) for c in a.connections.split(",") if c]
 
@@ -551,7 +595,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         a.workdir = Path(tmp.name)
     a.workdir.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
-    info = prepare(a.workdir, a.rows, a.history, a.seed, a.reuse)
+    info = prepare(a.workdir, a.rows, a.history, a.seed, a.reuse, a.postgres)
     plan = points(a.quick, rates, conns)
     runs: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
     starts: list[dict[str, Any]] = []
