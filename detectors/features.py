@@ -169,8 +169,8 @@ class ClaimFeatures:
             cols[c] = np.array([np.nan if v is None else v], dtype=np.float64)
         cats: Mapping[str, str | None] = {s.program.column: claim.program, **claim.categorical}
         for c in [s.program.column, *s.categorical]:
-            v = cats.get(c)
-            cols[c] = np.array(["(missing)" if v is None else v], dtype=object)
+            cat = cats.get(c)
+            cols[c] = np.array(["(missing)" if cat is None else cat], dtype=object)
         return self._compute(cols, 1)
 
     def _compute(self, cols: Mapping[str, NDArray[Any]], n: int) -> NDArray[np.float64]:

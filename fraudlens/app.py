@@ -235,10 +235,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail
-        if not isinstance(detail, dict):
-            detail = {"error": "http_error", "detail": str(detail), "problems": []}
-        return JSONResponse(detail, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        body: Any = exc.detail
+        if not isinstance(body, dict):
+            body = {"error": "http_error", "detail": str(body), "problems": []}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:

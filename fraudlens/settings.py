@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     hmac_key_file: Path | None = None
     graph_allow_list: Path | None = None
     demo: bool = False
-    api: ApiSettings = ApiSettings()
-    policy: PolicySettings = PolicySettings()
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     log_level: str = "INFO"
 
     @property

@@ -410,8 +410,7 @@ class RecordSpec:
 
         rejections: list[Rejection] = []
         records = frame.reset_index(drop=True)
-        for i in np.flatnonzero(bad | dup):
-            i = int(i)
+        for i in (int(k) for k in np.flatnonzero(bad | dup)):
             if dup[i] and not bad[i]:
                 cid = str(typed.at[i, self.id_column])
                 rejections.append(

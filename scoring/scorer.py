@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,7 @@ def score_matrix(bundle: Bundle, X: NDArray[np.float64]) -> _Scores:
     if bundle.rules is not None:
         # The rules score is reported, never part of risk; one row takes the scalar path.
         if X.shape[0] == 1:
-            rules = np.array([bundle.rules.score_one(X[0])])
+            rules = np.array([cast(Any, bundle.rules).score_one(X[0])])
         else:
             rules = bundle.rules.score_samples(X)
     return _Scores(outlier, outlier_risk, supervised, risk, decision, priority, rules)
@@ -284,6 +284,7 @@ class Scorer:
             "rejection": [None] * n_in,
         }
         for r in validated.rejections:
+            assert r.row is not None  # frame rejections always carry their row
             cols["claim_id"][r.row] = r.claim_id
             cols["rejection"][r.row] = json.dumps([e.as_dict() for e in r.errors])
         # Accepted rows keep their input order; map them back to input positions.

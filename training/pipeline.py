@@ -205,7 +205,7 @@ def train(
     }
     if iso is not None:
         arrays["iso_x"], arrays["iso_y"] = iso
-    np.savez(root / "calibration.npz", **arrays)
+    np.savez(root / "calibration.npz", **arrays)  # type: ignore[arg-type]
 
     manifest = {
         "format": FORMAT,
