@@ -413,8 +413,7 @@ class IdentityGraph:
         if stored is not None:
             return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
         with self.engine.begin() as conn:
-            store.lock(conn)
-            if store.current_seq(conn) > self.index.seq:
+            if store.lock_and_read_seq(conn) > self.index.seq:
                 self._sync(conn)
                 stored = self._known(x)
                 if stored is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -118,20 +119,44 @@ def unpack(blob: bytes) -> tuple[int, ...]:
     return tuple(int(v) for v in np.frombuffer(blob, dtype="<i8"))
 
 
-def _placeholders(conn: sa.Connection, n: int) -> str:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return ", ".join([mark] * n)
+def _mark(conn: sa.Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+@lru_cache(maxsize=512)
+def _insert_sql(table: str, columns: tuple[str, ...], mark: str, n_rows: int) -> str:
+    """``INSERT INTO table (columns) VALUES (...), (...)`` for ``n_rows`` rows (built once)."""
+    row = "(" + ", ".join([mark] * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * n_rows)
+
+
+#: Rows in one multi-row INSERT statement (below SQLite's and PostgreSQL's parameter limits).
+MULTI_ROW = 64
 
 
 def _insert_many(
     conn: sa.Connection, table: sa.Table, rows: list[tuple], chunk: int = 50_000
 ) -> None:
+    """Insert rows through the driver's cursor, inside the connection's transaction.
+
+    A few rows (one claim's) go in one multi-row statement: one round trip per table. Many
+    rows (a batch build) go through ``executemany`` in chunks.
+    """
     if not rows:
         return
-    cols = ", ".join(c.name for c in table.columns)
-    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({_placeholders(conn, len(table.columns))})"
-    for i in range(0, len(rows), chunk):
-        conn.exec_driver_sql(sql, rows[i : i + chunk])
+    columns = tuple(c.name for c in table.columns)
+    mark = _mark(conn)
+    cursor = conn.connection.cursor()
+    try:
+        if len(rows) <= MULTI_ROW:
+            sql = _insert_sql(table.name, columns, mark, len(rows))
+            cursor.execute(sql, [v for r in rows for v in r])
+            return
+        sql = _insert_sql(table.name, columns, mark, 1)
+        for i in range(0, len(rows), chunk):
+            cursor.executemany(sql, rows[i : i + chunk])
+    finally:
+        cursor.close()
 
 
 def read_meta(conn: sa.Connection) -> dict[str, str]:
@@ -158,9 +183,50 @@ def current_seq(conn: sa.Connection) -> int:
 def lock(conn: sa.Connection) -> None:
     """Serialise writers for the rest of this transaction (PostgreSQL advisory lock)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727772101)")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
     elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # durable with WAL, no sync per commit
+        _sqlite_write_mode(conn)
+
+
+_LOCK_ID = 727772101
+#: Pages the SQLite write-ahead log may hold before a commit copies them into the database.
+WAL_CHECKPOINT_PAGES = 10_000
+
+
+def _sqlite_write_mode(conn: sa.Connection) -> None:
+    """``synchronous=NORMAL``: durable with WAL, no sync per commit (once per connection)."""
+    if not conn.info.get("graph_synchronous_normal"):
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        conn.info["graph_synchronous_normal"] = True
+
+
+def lock_and_read_seq(conn: sa.Connection) -> int:
+    """:func:`lock`, then :func:`current_seq`, in one round trip on PostgreSQL."""
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            # two statements (the read must see what the lock's last holder committed), one
+            # round trip where the driver sends them together
+            lock_sql = f"SELECT pg_advisory_xact_lock({_LOCK_ID})"
+            read_sql = "SELECT value FROM graph_meta WHERE name = 'seq'"
+            if conn.dialect.driver == "psycopg":
+                cursor.execute(f"{lock_sql}; {read_sql}")
+                cursor.nextset()
+            else:
+                cursor.execute(lock_sql)
+                cursor.execute(read_sql)
+            row = cursor.fetchone()
+            value = row[0] if row else None
+        else:
+            if conn.dialect.name == "sqlite":
+                _sqlite_write_mode(conn)
+            cursor.execute("SELECT value FROM graph_meta WHERE name = 'seq'")
+            row = cursor.fetchone()
+            value = row[0] if row else None
+    finally:
+        cursor.close()
+    return int(value) if value is not None else 0
 
 
 def write_pending(
@@ -197,13 +263,18 @@ def write_pending(
     _insert_many(conn, edges_table, pending.edges)
     _insert_many(conn, names_table, [(h, pack(t), seq) for h, t in names])
     _insert_many(conn, tokens_table, [(h, pack(v), seq) for h, v in tokens])
-    for loser, survivor, s in pending.aliases:
-        conn.execute(
-            entities_table.update()
-            .where(entities_table.c.entity_id == loser)
-            .values(alias_of=survivor, merged_seq=s)
-        )
-    conn.execute(meta_table.update().where(meta_table.c.name == "seq").values(value=str(seq)))
+    mark = _mark(conn)
+    cursor = conn.connection.cursor()
+    try:
+        if pending.aliases:
+            cursor.executemany(
+                f"UPDATE graph_entities SET alias_of = {mark}, merged_seq = {mark} "
+                f"WHERE entity_id = {mark}",
+                [(survivor, s, loser) for loser, survivor, s in pending.aliases],
+            )
+        cursor.execute(f"UPDATE graph_meta SET value = {mark} WHERE name = 'seq'", (str(seq),))
+    finally:
+        cursor.close()
 
 
 @dataclass
