@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self
 
@@ -19,7 +20,7 @@ from graph import store
 from graph.config import AllowList, GraphConfig
 from graph.features import GRAPH_FEATURES
 from graph.fingerprint import fingerprint, fingerprint_many
-from graph.index import GraphIndex, HashedClaim, Plan, layout_for
+from graph.index import GraphIndex, HashedClaim, Pending, Plan, layout_for
 from graph.keys import KeyedHasher, KeyMismatchError
 from graph.normalise import ip_block, national_id_valid, normalise, normalise_many
 from graph.resolution import NameSketcher
@@ -301,8 +302,13 @@ class IdentityGraph:
         Each distinct value is normalised and hashed once; the result equals
         :meth:`hash_claim` on each row (a test checks it).
         """
-        opts = self.config.normalise
         X = X.sort_values(["submitted_at", "claim_id"], kind="stable")
+        K, nid_bad = self._hash_keys(X)
+        return self._hashed_claims(X, K, nid_bad)
+
+    def _hash_keys(self, X: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        """The key matrix (one row per claim, one column per slot) and the invalid-id flags."""
+        opts = self.config.normalise
         n = len(X)
         columns: list[NDArray[np.int64]] = []
         nid_bad = np.zeros(n, dtype=bool)
@@ -327,6 +333,13 @@ class IdentityGraph:
                 )
                 columns.append(block_hashes[codes])
         K = np.column_stack(columns) if columns else np.zeros((n, 0), dtype=np.int64)
+        return K, nid_bad
+
+    @staticmethod
+    def _hashed_claims(
+        X: pd.DataFrame, K: NDArray[np.int64], nid_bad: NDArray[np.bool_]
+    ) -> list[HashedClaim]:
+        """Claims of an ordered frame from their key matrix (rows of ``K`` in ``X``'s order)."""
         ts_us = X["submitted_at"].dt.as_unit("us").astype("int64").to_numpy()
         amounts = X["amount"].astype("float64").to_numpy()
         programs = X["program"].astype(str).tolist()
@@ -378,17 +391,28 @@ class IdentityGraph:
         seq = index.seq
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
+        K, nid_bad = self._hash_keys(ordered)  # each distinct value of the frame once
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, ThreadPoolExecutor(1, "graph-write") as writer:
                 store.lock(conn)
+                written: Future[None] | None = None
                 for start in range(0, len(ordered), BUILD_CHUNK):
-                    for x in self.hash_frame(ordered.iloc[start : start + BUILD_CHUNK]):
+                    stop = start + BUILD_CHUNK
+                    chunk = ordered.iloc[start:stop]
+                    for x in self._hashed_claims(chunk, K[start:stop], nid_bad[start:stop]):
                         if self._known(x) is not None:
                             continue
                         plan = index.plan(x, new_entity_number(x.claim_id))
                         seq += 1
                         index.apply(x, plan, seq, plan.features)
-                    self._flush(conn, seq)
+                    if written is not None:
+                        written.result()  # one chunk written at a time, in order
+                    if len(ordered) <= BUILD_CHUNK:
+                        self._flush(conn, seq)
+                    else:  # the database writes this chunk while the next one is computed
+                        written = writer.submit(self._write_rows, conn, self._take_pending(), seq)
+                if written is not None:
+                    written.result()
         finally:
             gc.freeze()  # the index is long-lived: keep it out of later full collections
             if enabled:
@@ -508,6 +532,21 @@ class IdentityGraph:
         self._sketcher.new_names.clear()
         self._sketcher.new_tokens.clear()
         self.index.seq = seq
+
+    def _take_pending(self) -> tuple[Pending, list[Any], list[Any]]:
+        """The rows made since the last write (handed over; new rows start empty lists)."""
+        taken = (self.index.pending, self._sketcher.new_names, self._sketcher.new_tokens)
+        self.index.pending = Pending()
+        self._sketcher.new_names, self._sketcher.new_tokens = [], []
+        return taken
+
+    def _write_rows(
+        self, conn: sa.Connection, rows: tuple[Pending, list[Any], list[Any]], seq: int
+    ) -> None:
+        """Write rows handed over by :meth:`_take_pending` (features of claims already made
+        never change, so the features matrix is read while later claims are computed)."""
+        pending, names, tokens = rows
+        store.write_pending(conn, pending, self.index.features_matrix, names, tokens, seq)
 
     def _reload(self) -> None:
         allow = self.index.allow

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import struct
-from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import sqlalchemy as sa
