@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self
 
@@ -20,7 +19,7 @@ from graph import store
 from graph.config import AllowList, GraphConfig
 from graph.features import GRAPH_FEATURES
 from graph.fingerprint import fingerprint, fingerprint_many
-from graph.index import GraphIndex, HashedClaim, Pending, Plan, layout_for
+from graph.index import GraphIndex, HashedClaim, Plan, layout_for
 from graph.keys import KeyedHasher, KeyMismatchError
 from graph.normalise import ip_block, national_id_valid, normalise, normalise_many
 from graph.resolution import NameSketcher
@@ -391,28 +390,17 @@ class IdentityGraph:
         seq = index.seq
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
-        K, nid_bad = self._hash_keys(ordered)  # each distinct value of the frame once
         try:
-            with self.engine.begin() as conn, ThreadPoolExecutor(1, "graph-write") as writer:
+            with self.engine.begin() as conn:
                 store.lock(conn)
-                written: Future[None] | None = None
                 for start in range(0, len(ordered), BUILD_CHUNK):
-                    stop = start + BUILD_CHUNK
-                    chunk = ordered.iloc[start:stop]
-                    for x in self._hashed_claims(chunk, K[start:stop], nid_bad[start:stop]):
+                    for x in self.hash_frame(ordered.iloc[start : start + BUILD_CHUNK]):
                         if self._known(x) is not None:
                             continue
                         plan = index.plan(x, new_entity_number(x.claim_id))
                         seq += 1
                         index.apply(x, plan, seq, plan.features)
-                    if written is not None:
-                        written.result()  # one chunk written at a time, in order
-                    if len(ordered) <= BUILD_CHUNK:
-                        self._flush(conn, seq)
-                    else:  # the database writes this chunk while the next one is computed
-                        written = writer.submit(self._write_rows, conn, self._take_pending(), seq)
-                if written is not None:
-                    written.result()
+                    self._flush(conn, seq)
         finally:
             gc.freeze()  # the index is long-lived: keep it out of later full collections
             if enabled:
@@ -532,21 +520,6 @@ class IdentityGraph:
         self._sketcher.new_names.clear()
         self._sketcher.new_tokens.clear()
         self.index.seq = seq
-
-    def _take_pending(self) -> tuple[Pending, list[Any], list[Any]]:
-        """The rows made since the last write (handed over; new rows start empty lists)."""
-        taken = (self.index.pending, self._sketcher.new_names, self._sketcher.new_tokens)
-        self.index.pending = Pending()
-        self._sketcher.new_names, self._sketcher.new_tokens = [], []
-        return taken
-
-    def _write_rows(
-        self, conn: sa.Connection, rows: tuple[Pending, list[Any], list[Any]], seq: int
-    ) -> None:
-        """Write rows handed over by :meth:`_take_pending` (features of claims already made
-        never change, so the features matrix is read while later claims are computed)."""
-        pending, names, tokens = rows
-        store.write_pending(conn, pending, self.index.features_matrix, names, tokens, seq)
 
     def _reload(self) -> None:
         allow = self.index.allow

@@ -53,9 +53,9 @@ def test_batch_and_incremental_agree_on_synthetic_claims():
     assert len(batch.index.entities) < len(X)  # repeat claimants were resolved to one entity
 
 
-def test_chunked_build_with_background_writes_equals_one_chunk(monkeypatch, tmp_path):
-    """A build of several chunks (the database writes one chunk while the next is computed)
-    gives the features, entities and stored state of a one-chunk build."""
+def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path):
+    """A build of several chunks (each written in bulk) gives the features, entities and
+    stored state of a one-chunk build."""
     from graph import identity
 
     X = generate(1200, seed=11)
@@ -69,7 +69,7 @@ def test_chunked_build_with_background_writes_equals_one_chunk(monkeypatch, tmp_
     assert [one.entity_of(c) for c in X["claim_id"]] == [
         chunked.entity_of(c) for c in X["claim_id"]
     ]
-    reopened = IdentityGraph.open(engine, KEY)  # replayed from what the writer thread stored
+    reopened = IdentityGraph.open(engine, KEY)  # replayed from the stored rows
     assert reopened.version == chunked.version == one.version
     assert np.array_equal(reopened.build(X).to_numpy(), F1.to_numpy())
     assert reopened.rings(100) == one.rings(100)
