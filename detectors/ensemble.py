@@ -324,7 +324,10 @@ class Ensemble(BaseDetector):
         params.update(dict(self.xgboost_params or {}))
         model = build("xgboost", **params)
         rank = _ecdf(unsupervised, self.unsupervised_knots_)
-        weights = np.where(labels == 1.0, 1.0, 1.0 - rank**self.unlabelled_weight_power)
+        power = float(self.unlabelled_weight_power)
+        # power 0 disables the down-weighting (rank ** 0 would drop every unlabelled row)
+        down = 1.0 - rank**power if power > 0 else np.ones_like(rank)
+        weights = np.where(labels == 1.0, 1.0, down)
         # the xgboost detector takes no sample weights: keep each unlabelled row with
         # probability equal to its weight (seeded), which has the same expected loss
         rng = np.random.default_rng(self.random_state)

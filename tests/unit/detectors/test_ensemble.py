@@ -181,6 +181,15 @@ def test_supervised_needs_labels_and_checks_them(seeded):
         Ensemble(supervised=True).fit(X, np.zeros_like(y))
 
 
+def test_unlabelled_weight_power_zero_keeps_every_row(seeded):
+    X, y = seeded
+    labels = _few_labels(y, 0.25)
+    ens = Ensemble(
+        supervised=True, unlabelled_weight_power=0.0, xgboost_params={"n_estimators": 10}
+    ).fit(X, labels)
+    assert roc_auc_score(y, ens.decision_scores_) > 0.9
+
+
 def test_supervised_few_labels_beats_its_unsupervised_part(seeded, tmp_path):
     X, y = seeded
     labels = _few_labels(y, 0.25)
