@@ -285,7 +285,7 @@ class Ensemble(BaseDetector):
             n_rows = min(z.shape[0], _CORRELATION_ROWS)
             rows = np.sort(rng.choice(z.shape[0], size=n_rows, replace=False))
             self.weights_ = redundancy_weights(z[rows])
-        unsupervised = z @ self.weights_
+        unsupervised = _combine(z, self.weights_)
         self.unsupervised_knots_ = _ecdf_knots(unsupervised)
         if self.supervised:
             self.supervised_: BaseDetector | None = self._fit_supervised(arr, z, unsupervised, y)
@@ -368,7 +368,7 @@ class Ensemble(BaseDetector):
 
     def unsupervised_scores(self, X: ArrayLike) -> NDArray[np.float64]:
         """The label-free ensemble score (weighted mean member z-score), also in supervised mode."""
-        return self._member_z(self._validate_score_input(X)) @ self.weights_
+        return _combine(self._member_z(self._validate_score_input(X)), self.weights_)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """One score per row; higher means more anomalous.
@@ -379,7 +379,7 @@ class Ensemble(BaseDetector):
         arr = self._validate_score_input(X)
         z = self._member_z(arr)
         if self.supervised_ is None:
-            return z @ self.weights_
+            return _combine(z, self.weights_)
         return self.supervised_.score_samples(np.column_stack([arr, z]))
 
     def unsupervised_percentiles(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -392,3 +392,15 @@ class Ensemble(BaseDetector):
         if not hasattr(self, "weights_") and hasattr(self, "members_"):
             # saved before weights existed: those ensembles averaged with equal weights
             self.weights_ = np.full(len(self.members_), 1.0 / len(self.members_))
+
+
+def _combine(z: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Weighted sum of member z-scores, member by member.
+
+    Not ``z @ weights``: BLAS picks different kernels (and roundings) for one row and for many,
+    and one claim must score bit for bit the same alone as inside a batch.
+    """
+    total = z[:, 0] * weights[0]
+    for j in range(1, z.shape[1]):
+        total = total + z[:, j] * weights[j]
+    return total

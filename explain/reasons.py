@@ -30,6 +30,10 @@ class Reason:
         }
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _fmt_value(name: str, value: float) -> str:
     if not np.isfinite(value):
         return "missing"
@@ -56,7 +60,7 @@ def reasons_from_contributions(
     >>> r = reasons_from_contributions(["amount_log", "hour"], np.array([9.1, 3.0]),
     ...     np.array([1.2, -0.4]), lambda n: n.replace("_", " "))
     >>> r[0].sentence
-    'amount log is 9.10, which raised the risk'
+    'Amount log: 9.10 (raised the risk)'
     """
     order = np.argsort(-contributions, kind="stable")
     out: list[Reason] = []
@@ -69,7 +73,7 @@ def reasons_from_contributions(
         out.append(
             Reason(
                 code=name,
-                sentence=f"{describe(name)} is {_fmt_value(name, v)}, which raised the risk",
+                sentence=f"{_capital(describe(name))}: {_fmt_value(name, v)} (raised the risk)",
                 contribution=c,
                 value=v,
                 source=source,
@@ -105,7 +109,7 @@ def reasons_from_deviation(
         out.append(
             Reason(
                 code=name,
-                sentence=f"{describe(name)} is {_fmt_value(name, v)}, {direction} "
+                sentence=f"{_capital(describe(name))}: {_fmt_value(name, v)}, {direction} "
                 f"(typical {_fmt_value(name, float(centre[j]))})",
                 contribution=float(z[j]),
                 value=v,
