@@ -78,6 +78,11 @@ class BaseDetector(ABC):
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """One score per row of ``X``; higher means more anomalous."""
 
+    def _check_contamination(self) -> None:
+        """Refuse a ``contamination`` outside (0, 0.5] (PyOD's range), naming what arrived."""
+        if not 0.0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+
     def _set_training_outputs(self, scores: NDArray[np.float64]) -> None:
         """Set ``decision_scores_``, ``threshold_`` and ``labels_`` from training scores."""
         self.decision_scores_ = np.asarray(scores, dtype=np.float64)

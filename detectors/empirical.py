@@ -13,11 +13,6 @@ from detectors import _kernels
 from detectors.base import ArrayLike, BaseDetector
 
 
-def _check_contamination(contamination: float) -> None:
-    if not 0.0 < contamination <= 0.5:
-        raise ValueError(f"contamination must be in (0, 0.5], got {contamination!r}")
-
-
 class _EmpiricalTails(BaseDetector):
     """Shared fit and frozen scoring for ECOD and COPOD."""
 
@@ -40,7 +35,7 @@ class _EmpiricalTails(BaseDetector):
         -------
         self
         """
-        _check_contamination(self.contamination)
+        self._check_contamination()
         arr = self._fit_fill_values(self._validate_fit_input(X))
         n_rows, n_features = arr.shape
         values: list[NDArray[np.float64]] = []

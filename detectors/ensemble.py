@@ -221,8 +221,7 @@ class Ensemble(BaseDetector):
 
     # -- fitting -----------------------------------------------------------------------------
     def _check_params(self) -> list[dict[str, Any]]:
-        if not 0.0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        self._check_contamination()
         if self.weighting not in _WEIGHTINGS:
             raise ValueError(f"weighting must be one of {_WEIGHTINGS}, got {self.weighting!r}")
         if not isinstance(self.supervised, bool):

@@ -55,8 +55,7 @@ class HBOSDetector(BaseDetector):
         self.contamination = contamination
 
     def _check_params(self) -> None:
-        if not 0.0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        self._check_contamination()
         if isinstance(self.n_bins, str):
             if self.n_bins != "auto":
                 raise ValueError(f"n_bins must be an int >= 2 or 'auto', got {self.n_bins!r}")

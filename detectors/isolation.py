@@ -103,8 +103,7 @@ class IForestDetector(BaseDetector):
         -------
         self
         """
-        if not 0.0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        self._check_contamination()
         arr = self._fit_fill_values(self._validate_fit_input(X))
         model = IsolationForest(
             n_estimators=self.n_estimators,

@@ -26,8 +26,7 @@ class _Neighbours(BaseDetector):
     random_state: int | None
 
     def _check_common(self) -> None:
-        if not 0.0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        self._check_contamination()
         if not isinstance(self.n_neighbors, int) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be an int >= 1, got {self.n_neighbors!r}")
         if self.algorithm not in ("auto", "brute", "kd_tree"):

@@ -278,8 +278,7 @@ class RulesDetector(BaseDetector):
         -------
         self
         """
-        if not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination}")
+        self._check_contamination()
         rules = self._compile_rules()
         if isinstance(X, pd.DataFrame):
             columns = [str(c) for c in X.columns]

@@ -136,8 +136,7 @@ class XGBoostDetector(BaseDetector):
         -------
         self
         """
-        if not 0.0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
+        self._check_contamination()
         if not isinstance(self.n_estimators, int) or self.n_estimators < 1:
             raise ValueError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
         arr = self._validate_fit_input(X)
