@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -235,28 +235,8 @@ class Scorer:
             else:
                 X = x_claim
             s = self.score_matrix(X)
-            reasons: list[Reason] = []
-            explanation = None
-            if s.decision[0] == "review":
-                reasons, explanation = self.explain_rows(X, s, np.array([0]))[0]
-            entity = self.graph.entity_of(claim.claim_id) if self.graph is not None else None
-            result = ScoreResult(
-                claim_id=claim.claim_id,
-                risk=float(s.risk[0]),
-                risk_kind=self.bundle.policy.risk_kind,
-                decision=str(s.decision[0]),
-                priority=int(s.priority[0]),
-                model_version=self.model_version,
-                graph_version=self.graph_version,
-                detector_scores=self._detector_scores(s, 0),
-                reasons=[r.as_dict() for r in reasons],
-                explanation=explanation,
-                entity_id=entity,
-                scored_at=datetime.now(UTC).isoformat(),
-            )
-            case_id = self._open_case(claim, result)
-            if case_id is not None:
-                result = _with_case(result, case_id)
+            explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
+            result = self._result(claim, s, 0, explained, datetime.now(UTC).isoformat())
             if self.log is not None:
                 self.log.append([self._log_row(claim, digest, X[0], result, source)])
         return result
@@ -337,32 +317,42 @@ class Scorer:
         flagged = np.flatnonzero(s.decision == "review")
         explained = self.explain_rows(X, s, flagged)
         scored_at = datetime.now(UTC).isoformat()
-        graph_version = self.graph_version
         results: list[ScoreResult] = []
         log_rows = []
         for k, claim in enumerate(claims):
-            reasons, explanation = explained.get(k, ([], None))
-            result = ScoreResult(
-                claim_id=claim.claim_id,
-                risk=float(s.risk[k]),
-                risk_kind=self.bundle.policy.risk_kind,
-                decision=str(s.decision[k]),
-                priority=int(s.priority[k]),
-                model_version=self.model_version,
-                graph_version=graph_version,
-                detector_scores=self._detector_scores(s, k),
-                reasons=[r.as_dict() for r in reasons],
-                explanation=explanation,
-                entity_id=self.graph.entity_of(claim.claim_id) if self.graph is not None else None,
-                scored_at=scored_at,
-            )
-            result = _with_case(result, self._open_case(claim, result))
+            result = self._result(claim, s, k, explained, scored_at)
             results.append(result)
             if self.log is not None:
                 log_rows.append(self._log_row(claim, digests[k], X[k], result, source))
         if self.log is not None:
             self.log.append(log_rows)
         return results
+
+    def _result(
+        self,
+        claim: Claim,
+        s: _Scores,
+        k: int,
+        explained: dict[int, tuple[list[Reason], dict[str, Any]]],
+        scored_at: str,
+    ) -> ScoreResult:
+        """The result for row ``k`` of scored claims; a flagged claim also gets its case."""
+        reasons, explanation = explained.get(k, ([], None))
+        result = ScoreResult(
+            claim_id=claim.claim_id,
+            risk=float(s.risk[k]),
+            risk_kind=self.bundle.policy.risk_kind,
+            decision=str(s.decision[k]),
+            priority=int(s.priority[k]),
+            model_version=self.model_version,
+            graph_version=self.graph_version,
+            detector_scores=self._detector_scores(s, k),
+            reasons=[r.as_dict() for r in reasons],
+            explanation=explanation,
+            entity_id=self.graph.entity_of(claim.claim_id) if self.graph is not None else None,
+            scored_at=scored_at,
+        )
+        return _with_case(result, self._open_case(claim, result))
 
     # -- sinks ---------------------------------------------------------------------------------
     def _open_case(self, claim: Claim, result: ScoreResult) -> str | None:
@@ -446,8 +436,6 @@ def _put(cols: dict[str, list[Any]], pos: int, status: str, result: ScoreResult)
 def _with_case(result: ScoreResult, case_id: str | None) -> ScoreResult:
     if case_id is None:
         return result
-    from dataclasses import replace
-
     return replace(result, case_id=case_id)
 
 
