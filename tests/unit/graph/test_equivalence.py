@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from fraudlens.spec import Claim
 from fraudlens.synth import generate
 from graph import GRAPH_FEATURES, IdentityGraph
+from graph.identity import ClaimConflictError
 
 KEY = b"equivalence-key-equivalence-key!"
 COLUMNS = {
@@ -73,3 +74,35 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path):
     assert reopened.version == chunked.version == one.version
     assert np.array_equal(reopened.build(X).to_numpy(), F1.to_numpy())
     assert reopened.rings(100) == one.rings(100)
+
+
+def test_micro_batches_equal_the_batch_build():
+    """``add_many`` on shuffled micro-batches (the API's path) gives the batch build's features;
+    a repeated claim is added once, and a conflicting one is refused alone."""
+    X = generate(1200, seed=11)
+    batch = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    F = batch.build(X)
+    online = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable").to_dict("records")
+    rng = np.random.default_rng(0)
+    start = 0
+    while start < len(ordered):
+        size = int(rng.integers(1, 24))
+        group = [_claim(r) for r in ordered[start : start + size]]
+        rng.shuffle(group)  # arrival order inside a micro-batch is not event-time order
+        got = online.add_many([*group, group[0]])
+        assert got[-1] == got[0]  # the same claim twice: one answer
+        for c, f in zip(group, got, strict=False):
+            assert np.array_equal(
+                np.array([f[n] for n in GRAPH_FEATURES]), F.loc[c.claim_id].to_numpy()
+            )
+        start += size
+    assert online.version == batch.version
+    assert [online.entity_of(c) for c in X["claim_id"]] == [batch.entity_of(c) for c in X["claim_id"]]
+    first = _claim(ordered[0])
+    changed = Claim(first.claim_id, first.timestamp, first.program, first.amount + 1.0,
+                    dict(first.identity), {}, {})
+    fresh = _claim({**ordered[1], "claim_id": "NEW-1"})
+    conflict, ok = online.add_many([changed, fresh])
+    assert isinstance(conflict, ClaimConflictError)
+    assert isinstance(ok, dict) and online.entity_of("NEW-1") is not None
