@@ -24,6 +24,8 @@ def test_batch_equals_one_at_a_time(data) -> None:
     for k, rec in enumerate(frame.iloc[4000:4300].to_dict("records")):
         one = f.transform_claim(spec.claim_from_row(rec))
         np.testing.assert_array_equal(one[0], batch[k])
+    claims = [spec.claim_from_row(rec) for rec in frame.iloc[4000:].to_dict("records")]
+    np.testing.assert_array_equal(f.transform_claims(claims), batch)  # the micro-batch path
 
 
 def test_no_protected_identity_or_label_feature(data) -> None:
