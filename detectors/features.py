@@ -180,8 +180,8 @@ class ClaimFeatures:
             ["(missing)" if c.program is None else c.program for c in claims], dtype=object
         )
         for col in s.categorical:
-            values = [c.categorical.get(col) for c in claims]
-            cols[col] = np.array(["(missing)" if v is None else v for v in values], dtype=object)
+            cats = [c.categorical.get(col) for c in claims]
+            cols[col] = np.array(["(missing)" if v is None else v for v in cats], dtype=object)
         return self._compute(cols, n)
 
     def _compute(self, cols: Mapping[str, NDArray[Any]], n: int) -> NDArray[np.float64]:
