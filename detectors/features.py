@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -273,12 +273,18 @@ def _household_bucket(size: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.clip(np.nan_to_num(size, nan=1.0), 1, HOUSEHOLD_CAP).astype(np.int64)
 
 
+#: Up to this many keys, :func:`_lookup` uses plain dict lookups.
+_SMALL = 256
+
+
 def _lookup(
     keys: NDArray[Any], table: Mapping[str, float], default: float | NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    if len(keys) == 1:
-        d = default if np.isscalar(default) else default[0]  # type: ignore[index]
-        return np.array([table.get(keys[0], d)], dtype=np.float64)
+    if len(keys) <= _SMALL:  # a claim or a micro-batch: a dict lookup each beats pandas' set-up
+        if np.isscalar(default):
+            return np.array([table.get(k, default) for k in keys], dtype=np.float64)
+        fallback = cast(NDArray[np.float64], default).tolist()
+        return np.array([table.get(k, d) for k, d in zip(keys, fallback, strict=True)], dtype=np.float64)
     values = pd.Series(keys).map(table).to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(values)
     if missing.any():

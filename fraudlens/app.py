@@ -199,6 +199,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         max_batch=settings.api.max_batch,
         rate_limit_per_minute=settings.api.rate_limit_per_minute,
         ready_check=ready,
+        micro_batch=settings.api.micro_batch,
     )
     watcher = BundleWatcher(settings, service) if settings.bundle_dir is None else None
 

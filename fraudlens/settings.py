@@ -23,6 +23,12 @@ class ApiSettings(BaseModel):
     max_batch: int = Field(1000, ge=1, description="most claims in one POST /v1/score/batch")
     max_body_bytes: int = Field(2_000_000, ge=1024, description="larger bodies get 413")
     rate_limit_per_minute: int = Field(6000, ge=1, description="per API key")
+    micro_batch: int = Field(
+        64,
+        ge=1,
+        description="most concurrent POST /v1/score requests a worker scores in one call "
+        "(1 = each alone); every claim gets the answer it would get alone",
+    )
 
 
 class PolicySettings(BaseModel):

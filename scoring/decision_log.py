@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -74,6 +75,33 @@ class DecisionLog:
         with self.engine.begin() as conn:
             conn.execute(insert(decision_log), batch)
         return len(batch)
+
+    def append_new(self, rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Append rows whose claims are not logged yet, in one transaction.
+
+        Another worker may log the same claim between a check and this write. Then the batch
+        is written row by row instead, and each row already logged is left as it is.
+
+        Returns
+        -------
+        dict
+            The logged rows (claim id -> row) of the claims that were logged already.
+        """
+        try:
+            self.append(rows)
+            return {}
+        except IntegrityError:
+            pass
+        already: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            try:
+                self.append([row])
+            except IntegrityError:
+                found = self.get(row["claim_id"])
+                if found is None:  # the conflict was not about this claim id
+                    raise
+                already[row["claim_id"]] = found
+        return already
 
     def set_case(self, claim_id: str, case_id: str) -> None:
         with self.engine.begin() as conn:

@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,8 @@ class GraphState(Protocol):
     def version(self) -> str: ...
 
     def add(self, claim: Any) -> dict[str, float]: ...
+
+    def add_many(self, claims: Sequence[Any]) -> Sequence[dict[str, float] | Exception]: ...
 
     def build(self, frame: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -219,27 +221,89 @@ class Scorer:
         was scored before with different content.
         """
         claim = record if isinstance(record, Claim) else self.validate(record)
-        digest = self.content_hash(claim)
-        with self._lock:
-            if self.log is not None:
-                logged = self.log.get(claim.claim_id)
-                if logged is not None:
-                    if logged["content_hash"] != digest:
-                        raise ClaimConflict(claim.claim_id)
-                    return result_from_log(logged)
-            x_claim = self.bundle.features.transform_claim(claim)
-            if self.graph is not None and self.bundle.graph_features:
-                g = self.graph.add(claim)
-                x_graph = np.array([[g[n] for n in self.bundle.graph_features]], dtype=np.float64)
-                X = np.hstack([x_claim, x_graph])
-            else:
-                X = x_claim
-            s = self.score_matrix(X)
-            explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
-            result = self._result(claim, s, 0, explained, datetime.now(UTC).isoformat())
-            if self.log is not None:
-                self.log.append([self._log_row(claim, digest, X[0], result, source)])
+        (result,) = self.score_many([claim], source)
+        if isinstance(result, ClaimConflict):
+            raise result
         return result
+
+    def score_many(
+        self, claims: Sequence[Claim], source: str = "api"
+    ) -> list[ScoreResult | ClaimConflict]:
+        """Score validated claims together (the API's micro-batches); one answer per claim.
+
+        Each claim gets what :meth:`score_one` would give it had the claims come one by one in
+        event-time order: the graph takes them in that order, and every model step is
+        element-wise, so a row's scores do not depend on its batch. A claim logged before (or
+        twice in ``claims``) returns the logged answer; the same id with different content gets
+        a :class:`ClaimConflict` in its place. The graph rows of the batch are written in one
+        transaction and its decision-log rows in another.
+        """
+        digests = [self.content_hash(c) for c in claims]
+        out: list[ScoreResult | ClaimConflict | None] = [None] * len(claims)
+        with self._lock:
+            logged = self.log.existing([c.claim_id for c in claims]) if self.log is not None else {}
+            first: dict[str, int] = {}
+            repeats: list[tuple[int, int]] = []
+            for k, c in enumerate(claims):
+                prev = logged.get(c.claim_id)
+                if prev is not None:
+                    out[k] = _logged_answer(prev, digests[k])
+                elif c.claim_id in first:
+                    repeats.append((k, first[c.claim_id]))
+                else:
+                    first[c.claim_id] = k
+            new = list(first.values())
+            if new:
+                self._score_batch(claims, digests, new, out, source)
+            for k, j in repeats:  # the same id twice in one batch: the first one's answer
+                done = out[j]
+                same = digests[k] == digests[j] and not isinstance(done, ClaimConflict)
+                out[k] = done if same else ClaimConflict(claims[k].claim_id)
+        return cast(list[ScoreResult | ClaimConflict], out)  # every slot is set
+
+    def _score_batch(
+        self,
+        claims: Sequence[Claim],
+        digests: list[str],
+        new: list[int],
+        out: list[ScoreResult | ClaimConflict | None],
+        source: str,
+    ) -> None:
+        """Score the claims at positions ``new`` (none of them logged yet) into ``out``."""
+        x_claim = self.bundle.features.transform_claims([claims[k] for k in new])
+        if self.graph is not None and self.bundle.graph_features:
+            added = self.graph.add_many([claims[k] for k in new])
+            keep = [i for i, g in enumerate(added) if isinstance(g, dict)]
+            for i, g in enumerate(added):
+                if not isinstance(g, dict):  # the graph holds this id with other content
+                    out[new[i]] = ClaimConflict(claims[new[i]].claim_id)
+            names = self.bundle.graph_features
+            x_graph = np.array(
+                [[cast(dict[str, float], added[i])[n] for n in names] for i in keep],
+                dtype=np.float64,
+            ).reshape(len(keep), len(names))
+            new = [new[i] for i in keep]
+            X = np.hstack([x_claim[keep], x_graph])
+        else:
+            X = x_claim
+        if not new:
+            return
+        s = self.score_matrix(X)
+        explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
+        scored_at = datetime.now(UTC).isoformat()
+        results = [self._result(claims[k], s, i, explained, scored_at) for i, k in enumerate(new)]
+        if self.log is None:
+            for k, result in zip(new, results, strict=True):
+                out[k] = result
+            return
+        rows = [
+            self._log_row(claims[k], digests[k], X[i], result, source)
+            for i, (k, result) in enumerate(zip(new, results, strict=True))
+        ]
+        already = self.log.append_new(rows)  # another worker may have logged some meanwhile
+        for k, result in zip(new, results, strict=True):
+            prev = already.get(claims[k].claim_id)
+            out[k] = result if prev is None else _logged_answer(prev, digests[k])
 
     # -- a frame -------------------------------------------------------------------------------
     def score_frame(self, frame: pd.DataFrame, source: str = "batch") -> pd.DataFrame:
@@ -419,9 +483,23 @@ def result_from_log(row: Mapping[str, Any]) -> ScoreResult:
         explanation=row["explanation"],
         case_id=row["case_id"],
         entity_id=row["entity_id"],
-        scored_at=scored_at.isoformat() if hasattr(scored_at, "isoformat") else str(scored_at),
+        scored_at=_utc_iso(scored_at),
         replayed=True,
     )
+
+
+def _utc_iso(when: Any) -> str:
+    """A logged time in the form the first answer gave it (SQLite returns it without a zone)."""
+    if not isinstance(when, datetime):
+        return str(when)
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).isoformat()
+
+
+def _logged_answer(row: Mapping[str, Any], digest: str) -> ScoreResult | ClaimConflict:
+    """What a claim already in the decision log gets: its logged answer, or a conflict."""
+    if row["content_hash"] != digest:
+        return ClaimConflict(row["claim_id"])
+    return result_from_log(row)
 
 
 def _put(cols: dict[str, list[Any]], pos: int, status: str, result: ScoreResult) -> None:

@@ -197,3 +197,40 @@ def test_rate_limit_gives_429_with_retry_after(api) -> None:
         assert int(r.headers["Retry-After"]) >= 1
     finally:
         service.limiter = saved
+
+
+def test_concurrent_requests_are_scored_in_micro_batches(api) -> None:
+    """Requests in flight together are scored by one Scorer call each batch; each still gets
+    its own answer, a conflict its 409, and a bad claim its 422."""
+    import asyncio
+
+    import httpx
+
+    _, auth, _, records, _, app = api
+    claims = records[800:840]
+    changed = {**records[0], "amount": records[0]["amount"] + 1}  # API-0 was scored above
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            posts = [c.post("/v1/score", json=rec, headers=auth) for rec in claims]
+            posts.append(c.post("/v1/score", json=changed, headers=auth))
+            posts.append(c.post("/v1/score", json={**records[850], "amount": "?"}, headers=auth))
+            return await asyncio.gather(*posts)
+
+    before = app.state.scoring.batch_sizes.collect()[0]
+    n_before = next(s.value for s in before.samples if s.name.endswith("_count"))
+    replies = asyncio.run(main())
+    assert [r.status_code for r in replies] == [200] * len(claims) + [409, 422]
+    assert [r.json()["claim_id"] for r in replies[: len(claims)]] == [c["claim_id"] for c in claims]
+    after = app.state.scoring.batch_sizes.collect()[0]
+    n_batches = next(s.value for s in after.samples if s.name.endswith("_count")) - n_before
+    assert 1 <= n_batches < len(claims) + 1  # 41 valid claims in fewer calls than claims
+    assert "fraudlens_score_batch_claims" in asyncio.run(_metrics(app))
+
+
+async def _metrics(app) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        return (await c.get("/metrics")).text

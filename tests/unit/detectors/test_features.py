@@ -25,7 +25,8 @@ def test_batch_equals_one_at_a_time(data) -> None:
         one = f.transform_claim(spec.claim_from_row(rec))
         np.testing.assert_array_equal(one[0], batch[k])
     claims = [spec.claim_from_row(rec) for rec in frame.iloc[4000:].to_dict("records")]
-    np.testing.assert_array_equal(f.transform_claims(claims), batch)  # the micro-batch path
+    np.testing.assert_array_equal(f.transform_claims(claims), batch)  # a large batch: pandas
+    np.testing.assert_array_equal(f.transform_claims(claims[:50]), batch[:50])  # a micro-batch
 
 
 def test_no_protected_identity_or_label_feature(data) -> None:

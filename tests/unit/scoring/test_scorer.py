@@ -8,31 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import graph
-from fraudlens.database import make_engine
-from fraudlens.settings import load_settings
 from review.store import ReviewStore
 from scoring.bundle import Bundle, BundleError
 from scoring.decision_log import DecisionLog
 from scoring.replay import replay_decision
 from scoring.results import ClaimConflict, RecordRejected
-from scoring.scorer import Scorer
-
-
-def _copy_home(trained, dst):
-    settings, _, new = trained
-    shutil.copytree(settings.home, dst)
-    s = load_settings(None, home=dst, demo=True)
-    engine = make_engine(s.db_url)
-    bundle = Bundle.load(s.bundles_root / (s.bundles_root / "CURRENT").read_text())
-    state = graph.IdentityGraph.open(engine, s.identity_key(), bundle.spec.identity_kinds)
-    scorer = Scorer(bundle, state, key=s.identity_key(), log=DecisionLog(engine), sink=ReviewStore(engine))
-    return s, engine, scorer, new
 
 
 @pytest.fixture()
-def two(trained, tmp_path):
-    return _copy_home(trained, tmp_path / "a"), _copy_home(trained, tmp_path / "b")
+def two(copy_home):
+    return copy_home("a"), copy_home("b")
 
 
 def test_one_at_a_time_equals_frame(two) -> None:

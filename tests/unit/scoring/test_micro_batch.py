@@ -1,0 +1,143 @@
+"""Micro-batches: claims scored together get exactly what they get one by one; nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from scoring.batching import MicroBatcher
+from scoring.decision_log import DecisionLog
+from scoring.results import ClaimConflict
+
+
+@pytest.fixture()
+def fresh(copy_home):
+    """``fresh(name)`` -> a Scorer on a fresh copy of the trained home, and the new claims."""
+    return lambda name: copy_home(name)[2:]
+
+
+def _comparable(r):
+    """The answer without when it was made, its case id and the graph state it was made on
+    (the state after its batch: the graph takes a batch in one transaction)."""
+    d = r.as_dict()
+    for k in ("scored_at", "case_id", "graph_version"):
+        d.pop(k)
+    return d
+
+
+def test_micro_batches_equal_one_at_a_time(fresh) -> None:
+    one, new = fresh("one")
+    many, _ = fresh("many")
+    sample = new.iloc[:240].reset_index(drop=True)
+    claims = [one.validate(r) for r in sample.to_dict("records")]
+    # one by one in event-time order (ties by claim id): the order the graph takes a batch in
+    order = sorted(range(len(claims)), key=lambda k: (claims[k].timestamp, claims[k].claim_id))
+    singles = {claims[k].claim_id: one.score_one(claims[k]) for k in order}
+    rng = np.random.default_rng(3)
+    got = {}
+    start = 0
+    while start < len(claims):
+        size = int(rng.integers(1, 40))
+        group = claims[start : start + size]
+        shuffled = [group[k] for k in rng.permutation(len(group))]
+        for c, r in zip(shuffled, many.score_many(shuffled), strict=True):
+            got[c.claim_id] = r
+        start += size
+    assert got.keys() == singles.keys()
+    for cid, r in got.items():
+        assert _comparable(r) == _comparable(singles[cid]), cid
+    assert one.graph_version == many.graph_version
+    assert many.log.count() == one.log.count()
+    flagged = [r for r in got.values() if r.decision == "review"]
+    assert flagged and all(r.case_id for r in flagged)
+
+
+def test_repeats_conflicts_and_logged_retries_in_one_batch(fresh) -> None:
+    scorer, new = fresh("s")
+    recs = new.iloc[300:306].to_dict("records")
+    a, b, c = (scorer.validate(r) for r in recs[:3])
+    logged = scorer.score_one(a)
+    changed_a = scorer.validate({**recs[0], "amount": recs[0]["amount"] + 1})
+    changed_b = scorer.validate({**recs[1], "amount": recs[1]["amount"] + 1})
+    out = scorer.score_many([a, b, changed_a, b, changed_b, c])
+    assert out[0].replayed and out[0].risk == logged.risk  # logged before: the logged answer
+    assert isinstance(out[2], ClaimConflict)  # logged before with other content
+    assert out[3] == out[1] and not out[1].replayed  # twice in the batch: one answer
+    assert isinstance(out[4], ClaimConflict)  # twice in the batch with other content
+    assert out[5].claim_id == c.claim_id
+    assert scorer.log.count() == 3  # a, b, c
+
+
+def test_a_history_claim_with_other_content_is_a_conflict(fresh, trained) -> None:
+    """The graph holds the training history: resubmitting one of those ids with other content
+    is the client's conflict (409), not a server error."""
+    scorer, _ = fresh("h")
+    _, history, _ = trained
+    rec = history.iloc[10].to_dict()
+    old = scorer.validate(rec)
+    other = scorer.validate({**rec, "amount": rec["amount"] + 7})
+    fine, conflict = scorer.score_many([old, other])
+    assert not isinstance(fine, ClaimConflict) or fine.claim_id == rec["claim_id"]
+    with pytest.raises(ClaimConflict):
+        scorer.score_one(other)
+    assert isinstance(conflict, ClaimConflict)
+
+
+def test_a_row_logged_by_another_worker_meanwhile_is_kept(fresh) -> None:
+    scorer, new = fresh("w")
+    rec = new.iloc[400].to_dict()
+    first = scorer.score_one(rec)
+    row = scorer.log.get(rec["claim_id"])
+    other = DecisionLog(scorer.log.engine)
+    fresh = {**row, "claim_id": "NEW-ROW"}
+    already = other.append_new([fresh, row])  # the second row exists: written one by one
+    assert set(already) == {rec["claim_id"]} and already[rec["claim_id"]]["risk"] == first.risk
+    assert other.get("NEW-ROW") is not None
+
+
+def test_batcher_groups_concurrent_requests(fresh) -> None:
+    scorer, new = fresh("b")
+    claims = [scorer.validate(r) for r in new.iloc[500:560].to_dict("records")]
+    sizes: list[int] = []
+    batcher = MicroBatcher(lambda: scorer, max_batch=16, observe=sizes.append)
+
+    async def main():
+        return await asyncio.gather(
+            *(batcher.score(c) for c in claims), batcher.score(claims[0]), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert [r.claim_id for r in results[:-1]] == [c.claim_id for c in claims]
+    assert results[-1].as_dict() == results[0].as_dict()  # the same claim twice: the same answer
+    assert sum(sizes) == len(claims) + 1 and max(sizes) == 16 and len(sizes) == 4
+    assert scorer.log.count() == len(claims)
+
+
+def test_batcher_passes_conflicts_and_failures_to_each_caller(fresh) -> None:
+    scorer, new = fresh("f")
+    rec = new.iloc[600].to_dict()
+    claim = scorer.validate(rec)
+    scorer.score_one(claim)
+    changed = scorer.validate({**rec, "amount": rec["amount"] + 1})
+    batcher = MicroBatcher(lambda: scorer)
+
+    async def one(c):
+        return await batcher.score(c)
+
+    with pytest.raises(ClaimConflict):
+        asyncio.run(one(changed))
+
+    class Broken:
+        def score_many(self, claims, source):
+            raise RuntimeError("database down")
+
+    broken = MicroBatcher(lambda: Broken())  # type: ignore[arg-type, return-value]
+
+    async def two():
+        return await asyncio.gather(broken.score(claim), broken.score(claim), return_exceptions=True)
+
+    assert [type(r) for r in asyncio.run(two())] == [RuntimeError, RuntimeError]
+    with pytest.raises(ValueError, match="max_batch must be >= 1"):
+        MicroBatcher(lambda: scorer, max_batch=0)
