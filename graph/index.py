@@ -17,12 +17,13 @@ from numpy.typing import NDArray
 
 from graph.config import LINK_KINDS, PLACE_SHARED_KINDS, GraphConfig
 from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WINDOWS
-from graph.resolution import BLOCKING_RULES, NAME_SUBSET, NameSketcher
+from graph.resolution import NAME_SUBSET, NameSketcher, block_keys
 
 DAY = 86400.0
 #: Damping of proximity passed from an entity to a claim that shares one of its values.
 PROXIMITY_ALPHA = 0.85
 _ZEROS_HISTORY = [0.0] * (3 * len(WINDOWS))
+_WINDOW_SPANS = tuple(w * DAY for w in WINDOWS)
 
 #: Every kind a key slot may hold (the spec's kinds plus the derived ``ip_block``).
 SLOT_KINDS: tuple[str, ...] = (
@@ -38,6 +39,11 @@ SLOT_KINDS: tuple[str, ...] = (
     "ip_block",
 )
 KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(SLOT_KINDS)}
+_NID_CODE = KIND_CODE["national_id"]
+_BANK_CODE = KIND_CODE["bank_account"]
+_ADDRESS_CODE = KIND_CODE["address"]
+# what applying a claim does with a slot's key
+_SKIP, _INDEXED, _NAME = 0, 1, 2
 #: Kinds whose keys are indexed with their users (the rest serve resolution only).
 INDEXED_KINDS = frozenset({"national_id", *LINK_KINDS, "ip_block"})
 
@@ -79,11 +85,17 @@ class HashedClaim(NamedTuple):
 
 @dataclass(slots=True)
 class Plan:
-    """What adding a claim would do: the entities it matches (survivor first) and its features."""
+    """What adding a claim would do: the entities it matches (survivor first) and its features.
+
+    ``by_kind`` (the claim's keys by kind) and ``blocks`` (its blocking keys) are what planning
+    worked out from the claim, kept so that applying the plan need not work them out again.
+    """
 
     matched: list[int]
     entity: int
     features: NDArray[np.float64]
+    by_kind: dict[str, list[int]] | None = None
+    blocks: list[tuple[int, int, int]] | None = None
 
 
 class Entity:
@@ -98,6 +110,7 @@ class Entity:
         "program",
         "keys",
         "addresses",
+        "banks",
         "names",
         "blocks",
     )
@@ -111,6 +124,7 @@ class Entity:
         self.program: list[str] = []
         self.keys: list[tuple[int, int]] = []  # (kind code, key)
         self.addresses: list[int] = []
+        self.banks: list[int] = []
         self.names: list[int] = []
         self.blocks: list[tuple[int, int, int]] = []
 
@@ -181,6 +195,18 @@ class GraphIndex:
         self._feature_slot = {
             k: self.kinds.index(k) if k in self.kinds else -1 for k in KEY_FEATURE_KINDS
         }
+        self._feature_slots = tuple(self._feature_slot[k] for k in KEY_FEATURE_KINDS)
+        # slots grouped by kind, kinds in order of their first slot
+        self._kind_slots = tuple(
+            (k, tuple(i for i, kk in enumerate(self.kinds) if kk == k))
+            for k in dict.fromkeys(self.kinds)
+        )
+        # what applying does with each slot's key, in apply order: (slot, kind, code, action)
+        self._attach_slots = tuple(
+            (i, self.kinds[i], self.codes[i], _INDEXED if self.kinds[i] in INDEXED_KINDS else
+             _NAME if self.kinds[i] == "name" else _SKIP)
+            for i in self._apply_order
+        )
         self._caps = dict(config.caps)
         self.entities: dict[int, Entity] = {}
         self.alias: dict[int, int] = {}
@@ -253,100 +279,148 @@ class GraphIndex:
     # -- planning (read only) --------------------------------------------------------------
     def plan(self, x: HashedClaim, new_entity: int) -> Plan:
         """Resolve ``x`` to entities and compute its features, changing nothing."""
-        by_kind: dict[str, list[int]] = {}
-        for kind, key in zip(self.kinds, x.keys, strict=True):
-            if key:
-                by_kind.setdefault(kind, []).append(key)
-        matched = self._match(x, by_kind)
+        by_kind = self.keys_by_kind(x.keys)
+        blocks = block_keys(by_kind)
+        matched = self._match(by_kind, blocks)
         survivor = matched[0] if matched else new_entity
-        return Plan(matched, survivor, self._compute(x, matched, by_kind))
+        return Plan(matched, survivor, self._compute(x, matched, by_kind), by_kind, blocks)
 
-    def _match(self, x: HashedClaim, by_kind: dict[str, list[int]]) -> list[int]:
+    def keys_by_kind(self, keys: Sequence[int]) -> dict[str, list[int]]:
+        """A claim's present (non-zero) keys by kind, each kind's in slot order."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, slots in self._kind_slots:
+            if len(slots) == 1:
+                key = keys[slots[0]]
+                if key:
+                    by_kind[kind] = [key]
+            else:
+                present = [keys[i] for i in slots if keys[i]]
+                if present:
+                    by_kind[kind] = present
+        return by_kind
+
+    def _match(
+        self, by_kind: dict[str, list[int]], blocks: list[tuple[int, int, int]]
+    ) -> list[int]:
         found: set[int] = set()
+        resolve = self.resolve
         nids = by_kind.get("national_id", ())
         for nid in nids:
-            for e in self.users_of(nid):
-                found.add(self.resolve(e))
+            u = self.users.get(nid)
+            if u is None:
+                continue
+            if isinstance(u, tuple):
+                found.add(resolve(u[0]))
+            else:
+                for e in u.users:
+                    found.add(resolve(e))
         names = by_kind.get("name", ())
-        if names:
+        if names and blocks:
             level = self.config.name_match_level
             compare = self.sketcher.compare
-            for r, (left, right) in enumerate(BLOCKING_RULES):
-                for hl in by_kind.get(left, ()):
-                    for hr in by_kind.get(right, ()):
-                        for e in self.blocks.get((r, hl, hr), ()):
-                            root = self.resolve(e)
-                            if root in found:
-                                continue
-                            ent = self.entities[root]
-                            if nids and self._nid_conflict(ent, nids):
-                                continue
-                            if any(compare(a, b) >= level for a in names for b in ent.names):
-                                found.add(root)
+            for bk in blocks:
+                for e in self.blocks.get(bk, ()):
+                    root = resolve(e)
+                    if root in found:
+                        continue
+                    ent = self.entities[root]
+                    if nids and self._nid_conflict(ent, nids):
+                        continue
+                    if any(compare(a, b) >= level for a in names for b in ent.names):
+                        found.add(root)
+        if len(found) < 2:
+            return list(found)
         return sorted(found, key=lambda e: (self.entities[e].seq, e))
 
     @staticmethod
     def _nid_conflict(ent: Entity, nids: Sequence[int]) -> bool:
-        code = KIND_CODE["national_id"]
-        theirs = [k for c, k in ent.keys if c == code]
+        theirs = [k for c, k in ent.keys if c == _NID_CODE]
         return bool(theirs) and not set(theirs) & set(nids)
+
+    @staticmethod
+    def _history(t: float, ents: list[Entity]) -> list[float]:
+        """Claims, amounts and distinct programs of the entities before ``t``, per window."""
+        if not ents:
+            return list(_ZEROS_HISTORY)
+        counts: list[float] = []
+        amounts: list[float] = []
+        programs: list[float] = []
+        if len(ents) == 1:  # the common case, the same sums as below
+            e = ents[0]
+            i1 = bisect_left(e.ts, t)
+            if not i1:
+                return list(_ZEROS_HISTORY)
+            for span in _WINDOW_SPANS:
+                i0 = bisect_left(e.ts, t - span, 0, i1)
+                if i1 > i0:
+                    s = 0.0
+                    s += sum(e.amount[i0:i1])
+                    counts.append(float(i1 - i0))
+                    amounts.append(s)
+                    programs.append(float(len(set(e.program[i0:i1]))))
+                else:
+                    counts.append(0.0)
+                    amounts.append(0.0)
+                    programs.append(0.0)
+            return counts + amounts + programs
+        ends = [(e, bisect_left(e.ts, t)) for e in ents]
+        for span in _WINDOW_SPANS:
+            lo = t - span
+            n, s, p = 0, 0.0, set()
+            for e, i1 in ends:
+                i0 = bisect_left(e.ts, lo, 0, i1)
+                if i1 > i0:
+                    n += i1 - i0
+                    s += sum(e.amount[i0:i1])
+                    p.update(e.program[i0:i1])
+            counts.append(float(n))
+            amounts.append(s)
+            programs.append(float(len(p)))
+        return counts + amounts + programs
 
     def _compute(
         self, x: HashedClaim, matched: list[int], by_kind: dict[str, list[int]]
     ) -> NDArray[np.float64]:
         t = x.ts
-        f: list[float] = []
         ents = [self.entities[m] for m in matched]
         # entity history over windows (earlier claims only)
+        f = self._history(t, ents)
         if not ents:
-            f += _ZEROS_HISTORY
+            f.append(0.0)
+        elif len(ents) == 1:
+            f.append(max(0.0, (t - ents[0].first_ts) / DAY))
         else:
-            counts, amounts, programs = [], [], []
-            ends = [(e, bisect_left(e.ts, t)) for e in ents]
-            for w in WINDOWS:
-                lo = t - w * DAY
-                n, s, p = 0, 0.0, set()
-                for e, i1 in ends:
-                    i0 = bisect_left(e.ts, lo, 0, i1)
-                    if i1 > i0:
-                        n += i1 - i0
-                        s += sum(e.amount[i0:i1])
-                        p.update(e.program[i0:i1])
-                counts.append(float(n))
-                amounts.append(s)
-                programs.append(float(len(p)))
-            f += counts + amounts + programs
-        f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY) if ents else 0.0)
+            f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY))
         names = set(by_kind.get("name", ()))
         banks = set(by_kind.get("bank_account", ()))
-        bank_code = KIND_CODE["bank_account"]
         for e in ents:
             names.update(e.names)
-            banks.update(k for c, k in e.keys if c == bank_code)
+            banks.update(e.banks)
         f.append(float(len(names)))
         f.append(float(len(banks)))
         mset = set(matched)
         # per key: age and other entities in 90 days
         lo90 = t - 90 * DAY
-        for kind in KEY_FEATURE_KINDS:
-            i = self._feature_slot[kind]
-            key = x.keys[i] if i >= 0 else 0
+        keys, users, allow = x.keys, self.users, self.allow
+        for i in self._feature_slots:
+            key = keys[i] if i >= 0 else 0
             if not key:
-                f += [-1.0, 0.0]
+                f.append(-1.0)
+                f.append(0.0)
                 continue
-            u = self.users.get(key)
+            u = users.get(key)
             if u is None:
-                f += [0.0, 0.0]
+                f.append(0.0)
+                f.append(0.0)
                 continue
+            others = 0
             if isinstance(u, tuple):
                 first = u[1]
-                others = 0
-                if u[0] not in mset and key not in self.allow:
+                if u[0] not in mset and key not in allow:
                     others = int(lo90 <= u[2] < t and u[1] < t)
             else:
                 first = u.first
-                others = 0
-                if key not in self.allow:
+                if key not in allow:
                     # users are kept in order of last use: walk back from the latest
                     for uid, (fs, ls) in reversed(u.users.items()):
                         if ls < lo90:
@@ -355,15 +429,19 @@ class GraphIndex:
                             others += 1
                             if others >= SHARED_COUNT_CAP:
                                 break
-            f += [max(0.0, (t - first) / DAY), float(others)]
+            f.append(max(0.0, (t - first) / DAY))
+            f.append(float(others))
         # bank account history
         i = self._feature_slot["bank_account"]
-        bank = x.keys[i] if i >= 0 else 0
-        ts_list = self.bank_ts.get(bank, []) if bank else []
-        i1 = bisect_left(ts_list, t)
-        for w in WINDOWS:
-            f.append(float(i1 - bisect_left(ts_list, t - w * DAY)))
-        ub = self.users.get(bank) if bank else None
+        bank = keys[i] if i >= 0 else 0
+        ts_list = self.bank_ts.get(bank) if bank else None
+        if ts_list:
+            i1 = bisect_left(ts_list, t)
+            for span in _WINDOW_SPANS:
+                f.append(float(i1 - bisect_left(ts_list, t - span)))
+        else:
+            f += [0.0] * len(WINDOWS)
+        ub = users.get(bank) if bank else None
         if not bank:
             f.append(0.0)
         elif ub is None:
@@ -374,7 +452,10 @@ class GraphIndex:
             f.append(float(1 + sum(1 for e in ub.users if e not in mset)))
         f.append(1.0 if x.nid_invalid else 0.0)
         f += self._group_features(matched, mset, by_kind)
-        f += self._proximity_features(t, matched, mset, by_kind)
+        if self.proximity:
+            f += self._proximity_features(t, matched, mset, by_kind)
+        else:
+            f += [0.0, -1.0]
         return np.asarray(f, dtype=np.float64)
 
     def ring_link(
@@ -499,7 +580,7 @@ class GraphIndex:
         else:
             survivor = plan.entity
             self._new_entity(survivor, seq, x.ts)
-        self._attach_claim(x, survivor, seq, features)
+        self._attach_claim(x, survivor, seq, features, plan.blocks)
 
     def _new_entity(self, entity: int, seq: int, ts: float) -> Entity:
         ent = Entity(entity, seq, ts)
@@ -508,7 +589,12 @@ class GraphIndex:
         return ent
 
     def _attach_claim(
-        self, x: HashedClaim, entity: int, seq: int, features: NDArray[np.float64]
+        self,
+        x: HashedClaim,
+        entity: int,
+        seq: int,
+        features: NDArray[np.float64],
+        blocks: list[tuple[int, int, int]] | None = None,
     ) -> None:
         ent = self.entities[entity]
         t = x.ts
@@ -521,28 +607,26 @@ class GraphIndex:
             ent.ts.insert(j, t)
             ent.amount.insert(j, x.amount)
             ent.program.insert(j, x.program)
-        ent.first_ts = min(ent.first_ts, t)
+        if t < ent.first_ts:
+            ent.first_ts = t
         keys = x.keys
-        for i in self._apply_order:
+        for i, kind, code, action in self._attach_slots:
             key = keys[i]
             if key:
-                kind = self.kinds[i]
-                if kind in INDEXED_KINDS:
-                    self._attach_key(ent, kind, key, t, seq)
-                elif kind == "name" and key not in ent.names:
+                if action == _INDEXED:
+                    self._attach_key(ent, kind, code, key, t, seq)
+                elif action == _NAME and key not in ent.names:
                     ent.names.append(key)
-        by_kind: dict[str, list[int]] = {}
-        for kind, key in zip(self.kinds, keys, strict=True):
-            if key:
-                by_kind.setdefault(kind, []).append(key)
-        for r, (left, right) in enumerate(BLOCKING_RULES):
-            for hl in by_kind.get(left, ()):
-                for hr in by_kind.get(right, ()):
-                    bk = (r, hl, hr)
-                    lst = self.blocks.setdefault(bk, [])
-                    if entity not in lst:
-                        lst.append(entity)
-                        ent.blocks.append(bk)
+        if blocks is None:
+            blocks = block_keys(self.keys_by_kind(keys))
+        for bk in blocks:
+            lst = self.blocks.get(bk)
+            if lst is None:
+                self.blocks[bk] = [entity]
+                ent.blocks.append(bk)
+            elif entity not in lst:
+                lst.append(entity)
+                ent.blocks.append(bk)
         row = len(self.claim_entity)
         if row >= len(self._features):
             grown = np.zeros((2 * len(self._features), N_FEATURES), dtype=np.float64)
@@ -555,10 +639,11 @@ class GraphIndex:
         self.claim_ts.append(t)
         self.pending.claims.append((seq, x, entity, row))
 
-    def _attach_key(self, ent: Entity, kind: str, key: int, t: float, seq: int) -> None:
+    def _attach_key(self, ent: Entity, kind: str, code: int, key: int, t: float, seq: int) -> None:
         me = ent.id
-        u = self.users.get(key)
-        if kind == "bank_account":
+        users = self.users
+        u = users.get(key)
+        if code == _BANK_CODE:
             lst = self.bank_ts.get(key)
             if lst is None:
                 self.bank_ts[key] = [t]
@@ -567,17 +652,22 @@ class GraphIndex:
             else:
                 insort(lst, t)
         if u is None:
-            self.users[key] = (me, t, t)
+            users[key] = (me, t, t)
         elif isinstance(u, tuple):
-            if u[0] == me:
-                self.users[key] = (me, min(u[1], t), max(u[2], t))
+            if u[0] == me:  # widen its [first, last] span (first <= last always)
+                if t > u[2]:
+                    users[key] = (me, u[1], t)
+                elif t < u[1]:
+                    users[key] = (me, t, u[2])
                 return
-            self.users[key] = Shared(min(u[1], t), {u[0]: [u[1], u[2]], me: [t, t]})
+            users[key] = Shared(min(u[1], t), {u[0]: [u[1], u[2]], me: [t, t]})
         else:
             span = u.users.get(me)
-            u.first = min(u.first, t)
+            if t < u.first:
+                u.first = t
             if span is not None:
-                span[0] = min(span[0], t)
+                if t < span[0]:
+                    span[0] = t
                 if t >= span[1]:  # keep users in order of last use
                     span[1] = t
                     del u.users[me]
@@ -585,10 +675,11 @@ class GraphIndex:
                 return
             u.users[me] = [t, t]
         # a new (key, entity) pair
-        code = KIND_CODE[kind]
         ent.keys.append((code, key))
-        if kind == "address":
+        if code == _ADDRESS_CODE:
             ent.addresses.append(key)
+        elif code == _BANK_CODE:
+            ent.banks.append(key)
         self.pending.keys.append((key, me, code, t, seq))
         if u is not None and kind in LINK_KINDS and key not in self.allow:
             self._link(ent, kind, code, key, t, seq)
@@ -671,8 +762,10 @@ class GraphIndex:
             if key not in held:
                 keep.keys.append((code, key))
                 held.add(key)
-                if code == KIND_CODE["address"]:
+                if code == _ADDRESS_CODE:
                     keep.addresses.append(key)
+                elif code == _BANK_CODE:
+                    keep.banks.append(key)
         for name in lose.names:
             if name not in keep.names:
                 keep.names.append(name)
