@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -10,6 +11,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.models import DISPOSITIONS, TRANSITIONS, Base, Case, CaseEvent
+
+
+def _new_case(case_id: str, case: dict[str, Any]) -> Case:
+    return Case(
+        id=case_id,
+        claim_id=case["claim_id"],
+        event_time=case["event_time"],
+        priority=int(case["priority"]),
+        risk=float(case["risk"]),
+        risk_kind=case["risk_kind"],
+        program=case["program"],
+        amount=float(case["amount"]),
+        model_version=case["model_version"],
+        graph_version=case["graph_version"],
+        entity_id=case.get("entity_id"),
+        reasons=case["reasons"],
+        explanation=case.get("explanation"),
+        detector_scores=case["detector_scores"],
+    )
 
 
 class TransitionError(ValueError):
@@ -27,39 +47,40 @@ class ReviewStore:
     # -- CaseSink --------------------------------------------------------------------------
     def open_case(self, case: dict[str, Any]) -> str:
         """Open a case for a flagged claim; a retried claim returns its existing case id."""
+        return self.open_cases([case])[0]
+
+    def open_cases(self, cases: Sequence[dict[str, Any]]) -> list[str]:
+        """Open cases for flagged claims in one transaction; case ids in order.
+
+        A claim that has a case already (a retry, or another worker's) keeps it. When another
+        worker opens one of the same claims meanwhile, the cases are opened one by one instead.
+        """
         with self.sessions() as s:
-            existing = s.scalar(select(Case.id).where(Case.claim_id == case["claim_id"]))
-            if existing is not None:
-                return existing
-            case_id = "K" + secrets.token_hex(6)
-            row = Case(
-                id=case_id,
-                claim_id=case["claim_id"],
-                event_time=case["event_time"],
-                priority=int(case["priority"]),
-                risk=float(case["risk"]),
-                risk_kind=case["risk_kind"],
-                program=case["program"],
-                amount=float(case["amount"]),
-                model_version=case["model_version"],
-                graph_version=case["graph_version"],
-                entity_id=case.get("entity_id"),
-                reasons=case["reasons"],
-                explanation=case.get("explanation"),
-                detector_scores=case["detector_scores"],
-            )
-            s.add(row)
-            s.add(CaseEvent(case_id=case_id, actor="fraudlens", kind="opened",
-                            detail={"risk": row.risk, "model_version": row.model_version}))
+            ids = [c["claim_id"] for c in cases]
+            rows = s.execute(select(Case.claim_id, Case.id).where(Case.claim_id.in_(ids)))
+            found: dict[str, str] = {claim_id: case_id for claim_id, case_id in rows}
+            out: list[str] = []
+            for case in cases:
+                case_id = found.get(case["claim_id"])
+                if case_id is None:
+                    case_id = "K" + secrets.token_hex(6)
+                    found[case["claim_id"]] = case_id
+                    s.add(_new_case(case_id, case))
+                    s.add(CaseEvent(case_id=case_id, actor="fraudlens", kind="opened",
+                                    detail={"risk": float(case["risk"]),
+                                            "model_version": case["model_version"]}))
+                out.append(case_id)
             try:
                 s.commit()
-            except IntegrityError:  # another worker opened it first
+            except IntegrityError:  # another worker opened one of them first
                 s.rollback()
-                found = s.scalar(select(Case.id).where(Case.claim_id == case["claim_id"]))
-                if found is None:
-                    raise
-                return found
-            return case_id
+                if len(cases) == 1:
+                    again = s.scalar(select(Case.id).where(Case.claim_id == cases[0]["claim_id"]))
+                    if again is None:
+                        raise
+                    return [again]
+                return [self.open_cases([case])[0] for case in cases]
+            return out
 
     # -- reading ---------------------------------------------------------------------------
     def queue(self, status: str | None = "open", limit: int = 100, offset: int = 0) -> list[Case]:

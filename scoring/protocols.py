@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -10,10 +11,12 @@ from typing import Any, Protocol, runtime_checkable
 class CaseSink(Protocol):
     """Where flagged claims go: the investigator review queue.
 
-    ``open_case`` is idempotent on ``claim_id``: a retried claim returns the existing case id.
+    ``open_cases`` opens one case per flagged claim (a micro-batch's together) and returns
+    their case ids in order; it is idempotent on ``claim_id``: a retried claim gets its
+    existing case id.
     """
 
-    def open_case(self, case: dict[str, Any]) -> str: ...
+    def open_cases(self, cases: Sequence[dict[str, Any]]) -> list[str]: ...
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,7 @@ class Scorer:
         s = self.score_matrix(X)
         explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
         scored_at = datetime.now(UTC).isoformat()
-        results = [self._result(claims[k], s, i, explained, scored_at) for i, k in enumerate(new)]
+        results = self._results([claims[k] for k in new], s, explained, scored_at)
         if self.log is None:
             for k, result in zip(new, results, strict=True):
                 out[k] = result
@@ -381,15 +381,32 @@ class Scorer:
         flagged = np.flatnonzero(s.decision == "review")
         explained = self.explain_rows(X, s, flagged)
         scored_at = datetime.now(UTC).isoformat()
-        results: list[ScoreResult] = []
-        log_rows = []
-        for k, claim in enumerate(claims):
-            result = self._result(claim, s, k, explained, scored_at)
-            results.append(result)
-            if self.log is not None:
-                log_rows.append(self._log_row(claim, digests[k], X[k], result, source))
+        results = self._results(claims, s, explained, scored_at)
         if self.log is not None:
-            self.log.append(log_rows)
+            self.log.append(
+                [
+                    self._log_row(claim, digests[k], X[k], result, source)
+                    for k, (claim, result) in enumerate(zip(claims, results, strict=True))
+                ]
+            )
+        return results
+
+    def _results(
+        self,
+        claims: Sequence[Claim],
+        s: _Scores,
+        explained: dict[int, tuple[list[Reason], dict[str, Any]]],
+        scored_at: str,
+    ) -> list[ScoreResult]:
+        """Results for scored claims (row ``k`` of ``s`` is ``claims[k]``); the flagged ones get
+        their cases, opened together."""
+        results = [self._result(c, s, k, explained, scored_at) for k, c in enumerate(claims)]
+        flagged = [k for k, r in enumerate(results) if r.decision == "review"]
+        if self.sink is None or not flagged:
+            return results
+        case_ids = self.sink.open_cases([_case(claims[k], results[k]) for k in flagged])
+        for k, case_id in zip(flagged, case_ids, strict=True):
+            results[k] = replace(results[k], case_id=case_id)
         return results
 
     def _result(
@@ -400,9 +417,9 @@ class Scorer:
         explained: dict[int, tuple[list[Reason], dict[str, Any]]],
         scored_at: str,
     ) -> ScoreResult:
-        """The result for row ``k`` of scored claims; a flagged claim also gets its case."""
+        """The result for row ``k`` of scored claims (its case comes in :meth:`_results`)."""
         reasons, explanation = explained.get(k, ([], None))
-        result = ScoreResult(
+        return ScoreResult(
             claim_id=claim.claim_id,
             risk=float(s.risk[k]),
             risk_kind=self.bundle.policy.risk_kind,
@@ -415,29 +432,6 @@ class Scorer:
             explanation=explanation,
             entity_id=self.graph.entity_of(claim.claim_id) if self.graph is not None else None,
             scored_at=scored_at,
-        )
-        return _with_case(result, self._open_case(claim, result))
-
-    # -- sinks ---------------------------------------------------------------------------------
-    def _open_case(self, claim: Claim, result: ScoreResult) -> str | None:
-        if self.sink is None or result.decision != "review":
-            return None
-        return self.sink.open_case(
-            {
-                "claim_id": claim.claim_id,
-                "event_time": claim.timestamp,
-                "program": claim.program,
-                "amount": claim.amount,
-                "risk": result.risk,
-                "risk_kind": result.risk_kind,
-                "priority": result.priority,
-                "model_version": result.model_version,
-                "graph_version": result.graph_version,
-                "entity_id": result.entity_id,
-                "reasons": result.reasons,
-                "explanation": result.explanation,
-                "detector_scores": result.detector_scores,
-            }
         )
 
     def _log_row(
@@ -511,10 +505,23 @@ def _put(cols: dict[str, list[Any]], pos: int, status: str, result: ScoreResult)
     cols["case_id"][pos] = result.case_id
 
 
-def _with_case(result: ScoreResult, case_id: str | None) -> ScoreResult:
-    if case_id is None:
-        return result
-    return replace(result, case_id=case_id)
+def _case(claim: Claim, result: ScoreResult) -> dict[str, Any]:
+    """The review-queue case of a flagged claim."""
+    return {
+        "claim_id": claim.claim_id,
+        "event_time": claim.timestamp,
+        "program": claim.program,
+        "amount": claim.amount,
+        "risk": result.risk,
+        "risk_kind": result.risk_kind,
+        "priority": result.priority,
+        "model_version": result.model_version,
+        "graph_version": result.graph_version,
+        "entity_id": result.entity_id,
+        "reasons": result.reasons,
+        "explanation": result.explanation,
+        "detector_scores": result.detector_scores,
+    }
 
 
 def _rules_reasons(rules: Any, X: NDArray[np.float64], names: list[str]) -> list[list[Reason]]:

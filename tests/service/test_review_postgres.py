@@ -73,3 +73,26 @@ def test_api_keys_hashed_and_revocable(engine) -> None:
         stored = conn.execute(text("SELECT secret_hash FROM api_keys")).scalar_one()
     assert secret not in stored
     assert keys.revoke(key_id) and keys.verify(secret) is None
+
+
+def test_cases_opened_together_and_a_race_keeps_one_case(engine) -> None:
+    """A micro-batch's cases open in one transaction; a claim another worker opened meanwhile
+    keeps that worker's case (the batch falls back to one by one)."""
+    from sqlalchemy import event
+
+    store, other = ReviewStore(engine), ReviewStore(engine)
+    first = store.open_case(_case("B0"))
+    ids = store.open_cases([_case("B1"), _case("B0"), _case("B2"), _case("B1")])
+    assert ids[1] == first and ids[0] == ids[3] and len(set(ids)) == 3
+    raced: list[str] = []
+
+    def meanwhile(_session) -> None:
+        if not raced:
+            raced.append(other.open_case(_case("B4")))
+
+    event.listen(store.sessions, "before_commit", meanwhile)
+    try:
+        got = store.open_cases([_case("B3"), _case("B4")])
+    finally:
+        event.remove(store.sessions, "before_commit", meanwhile)
+    assert got[1] == raced[0] and store.count() == 5
