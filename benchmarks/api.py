@@ -49,7 +49,7 @@ CEILING_KEY = "flk_ceiling_0000_constant-key-for-the-ceiling"
 #: The scoring API's rate limit is per key and per worker (6,000/minute by default): the
 #: benchmark lifts it, since it measures scoring, not the limiter turning requests away.
 RATE_LIMIT_PER_MINUTE = 100_000_000
-#: The checks of issue 5 (2 workers, load generator on the same 2 cores).
+#: The checks of issue 5 (load generator on the same 2 cores), reported per worker count.
 CHECK_P99_MS_AT_1000 = 10.0
 CHECK_SATURATION_RPS = 1500.0
 GOAL_SATURATION_RPS = 2000.0
@@ -670,27 +670,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             block["saturation_rps"] = best["rps"]
         results[f"workers_{w}"] = block
 
+    # The issue names no worker count ("2 cores, load generator on the same machine"): the
+    # checks are reported for every count measured.
     checks: dict[str, Any] = {}
-    two = results.get("workers_2", {}).get("fraudlens", {})
     top_rate = f"rate_{int(max(rates))}" if rates else None
-    if top_rate == "rate_1000" and top_rate in two:
-        p99 = two[top_rate]["p99_ms"]
-        checks["p99_at_1000rps_ms"] = {
-            "value": p99,
-            "limit": CHECK_P99_MS_AT_1000,
-            "pass": p99 <= CHECK_P99_MS_AT_1000,
-            "margin_ms": round(CHECK_P99_MS_AT_1000 - p99, 3),
-            "achieved_rps": two[top_rate]["rps"],
-        }
-    if "saturation_rps" in results.get("workers_2", {}):
-        rps = results["workers_2"]["saturation_rps"]
-        checks["saturation_rps"] = {
-            "value": rps,
-            "limit": CHECK_SATURATION_RPS,
-            "goal": GOAL_SATURATION_RPS,
-            "pass": rps >= CHECK_SATURATION_RPS,
-            "margin_rps": round(rps - CHECK_SATURATION_RPS, 1),
-        }
+    for w in workers:
+        block = results.get(f"workers_{w}", {})
+        ours = block.get("fraudlens", {})
+        mine: dict[str, Any] = {}
+        if top_rate == "rate_1000" and top_rate in ours:
+            p99 = ours[top_rate]["p99_ms"]
+            mine["p99_at_1000rps_ms"] = {
+                "value": p99,
+                "limit": CHECK_P99_MS_AT_1000,
+                "pass": p99 <= CHECK_P99_MS_AT_1000,
+                "margin_ms": round(CHECK_P99_MS_AT_1000 - p99, 3),
+                "achieved_rps": ours[top_rate]["rps"],
+            }
+        if "saturation_rps" in block:
+            rps = block["saturation_rps"]
+            mine["saturation_rps"] = {
+                "value": rps,
+                "limit": CHECK_SATURATION_RPS,
+                "goal": GOAL_SATURATION_RPS,
+                "pass": rps >= CHECK_SATURATION_RPS,
+                "margin_rps": round(rps - CHECK_SATURATION_RPS, 1),
+            }
+        if mine:
+            checks[f"workers_{w}"] = mine
     all_runs = [r for rs in runs.values() for r in rs]
     report = {
         "benchmark": "api",
