@@ -27,8 +27,13 @@ def _renamed(func: Any, name: str) -> Any:
     serial one from the cache (measured: no speed-up on 2 threads). A copy with its own name gets
     its own cache entry.
     """
-    copy = types.FunctionType(func.__code__.replace(co_name=name, co_qualname=name), func.__globals__, name,
-                              func.__defaults__, func.__closure__)
+    copy = types.FunctionType(
+        func.__code__.replace(co_name=name, co_qualname=name),
+        func.__globals__,
+        name,
+        func.__defaults__,
+        func.__closure__,
+    )
     copy.__qualname__ = name
     return copy
 
@@ -57,50 +62,92 @@ def run_rows(serial: Any, parallel: Any, n_rows: int, *args: Any) -> NDArray[np.
 
 
 # -- empirical tails (ECOD, COPOD) -----------------------------------------------------------
-def _ecdf_rows(
+def _bucket(v: float, lo: float, scale: float, n_buckets: int) -> int:
+    """The guide bucket of ``v``: ``floor((v - lo) * scale)`` clipped to ``[0, n_buckets)``.
+
+    Non-decreasing in ``v`` (each floating-point step is), which is all the guide needs: every
+    value in a lower bucket is smaller than ``v``, every value in a higher one larger. NaN goes
+    to the last bucket, where NaN sorts.
+    """
+    t = (v - lo) * scale
+    if t >= n_buckets or t != t:
+        return n_buckets - 1
+    if t < 1.0:
+        return 0
+    return int(t)
+
+
+bucket = njit(cache=True, nogil=True, inline="always")(_bucket)
+
+
+def _guide_starts(
+    values: NDArray[np.float64], lo: float, scale: float, n_buckets: int
+) -> NDArray[np.int64]:
+    """``starts[b]`` = how many of the sorted ``values`` fall in buckets below ``b``."""
+    starts = np.zeros(n_buckets + 1, dtype=np.int64)
+    for v in values:
+        starts[bucket(v, lo, scale, n_buckets) + 1] += 1
+    return np.cumsum(starts)
+
+
+guide_starts = njit(cache=True, nogil=True)(_guide_starts)
+
+
+def _tails_rows(
     X: NDArray[np.float64],
     fill: NDArray[np.float64],
     values: NDArray[np.float64],
     cum: NDArray[np.float64],
     offsets: NDArray[np.int64],
+    guide: NDArray[np.int64],
+    guide_offsets: NDArray[np.int64],
+    guide_lo: NDArray[np.float64],
+    guide_scale: NDArray[np.float64],
     n_train: float,
     floor: float,
     coef_left: NDArray[np.float64],
     coef_right: NDArray[np.float64],
-    copod: bool,
 ) -> NDArray[np.float64]:
+    """ECOD (column 0) and COPOD (column 1) scores of each row, from one lookup per value.
+
+    Per column, the value's place among the sorted unique training values is found through a
+    guide table (a bucket index over the value range, then a binary search inside the bucket):
+    exactly ``np.searchsorted``'s answer, with far fewer cache misses on large training sets.
+    """
     n_rows, n_features = X.shape
-    out = np.empty(n_rows)
+    out = np.empty((n_rows, 2))
     for i in prange(n_rows):
-        total = 0.0
+        total_ecod = 0.0
+        total_copod = 0.0
         for j in range(n_features):
             v = X[i, j]
             if np.isnan(v):
                 v = fill[j]
             lo = offsets[j]
-            hi = offsets[j + 1]
-            u = values[lo:hi]
-            c = cum[lo:hi]
+            g = guide[guide_offsets[j] : guide_offsets[j + 1]]
+            b = bucket(v, guide_lo[j], guide_scale[j], g.shape[0] - 1)
+            first = lo + g[b]
+            u = values[first : lo + g[b + 1]]
             # u holds unique sorted values: one search gives both #(<= v) and #(< v).
-            k = np.searchsorted(u, v, side="right")
-            le = c[k - 1] if k > 0 else 0.0
-            lt = (c[k - 2] if k > 1 else 0.0) if k > 0 and u[k - 1] == v else le
+            k = first - lo + np.searchsorted(u, v, side="right")
+            le = cum[lo + k - 1] if k > 0 else 0.0
+            lt = (cum[lo + k - 2] if k > 1 else 0.0) if k > 0 and values[lo + k - 1] == v else le
             p_left = max(le / n_train, floor)
             p_right = max((n_train - lt) / n_train, floor)
             u_left = -np.log(p_left)
             u_right = -np.log(p_right)
             u_skew = u_left * coef_left[j] + u_right * coef_right[j]
-            if copod:
-                o = max(u_skew, (u_left + u_right) / 2.0)
-            else:
-                o = max(u_skew, max(u_left, u_right))
-            total += o
-        out[i] = total
+            total_ecod += max(u_skew, max(u_left, u_right))
+            total_copod += max(u_skew, (u_left + u_right) / 2.0)
+        out[i, 0] = total_ecod
+        out[i, 1] = total_copod
     return out
 
 
-ecdf_rows = njit(cache=True, nogil=True)(_ecdf_rows)
-ecdf_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_renamed(_ecdf_rows, "_ecdf_rows_parallel"))
+tails_rows = njit(cache=True, nogil=True)(_tails_rows)
+tails_rows_parallel = njit(cache=True, nogil=True, parallel=True)(
+    _renamed(_tails_rows, "_tails_rows_parallel")
+)
 
 
 # -- histograms (HBOS) -----------------------------------------------------------------------
@@ -142,7 +189,9 @@ def _hbos_rows(
 
 
 hbos_rows = njit(cache=True, nogil=True)(_hbos_rows)
-hbos_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_renamed(_hbos_rows, "_hbos_rows_parallel"))
+hbos_rows_parallel = njit(cache=True, nogil=True, parallel=True)(
+    _renamed(_hbos_rows, "_hbos_rows_parallel")
+)
 
 
 # -- tree ensembles (IsolationForest, XGBoost) -----------------------------------------------
@@ -190,7 +239,9 @@ def _tree_sum_rows(
 
 
 tree_sum_rows = njit(cache=True, nogil=True)(_tree_sum_rows)
-tree_sum_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_renamed(_tree_sum_rows, "_tree_sum_rows_parallel"))
+tree_sum_rows_parallel = njit(cache=True, nogil=True, parallel=True)(
+    _renamed(_tree_sum_rows, "_tree_sum_rows_parallel")
+)
 
 
 def impute(X: NDArray[np.float64], fill: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -253,7 +304,9 @@ def _knn_rows(
 
 
 knn_rows = njit(cache=True, nogil=True)(_knn_rows)
-knn_rows_parallel = njit(cache=True, nogil=True, parallel=True)(_renamed(_knn_rows, "_knn_rows_parallel"))
+knn_rows_parallel = njit(cache=True, nogil=True, parallel=True)(
+    _renamed(_knn_rows, "_knn_rows_parallel")
+)
 
 
 def knn_query(

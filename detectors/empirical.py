@@ -12,6 +12,9 @@ from scipy.stats import skew
 from detectors import _kernels
 from detectors.base import ArrayLike, BaseDetector
 
+#: Guide tables hold one bucket per this many unique training values of a column.
+VALUES_PER_BUCKET = 4
+
 
 class _EmpiricalTails(BaseDetector):
     """Shared fit and frozen scoring for ECOD and COPOD."""
@@ -48,6 +51,7 @@ class _EmpiricalTails(BaseDetector):
         self.cum_counts_ = np.concatenate(cum)
         self.offsets_ = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
         self.n_train_ = int(n_rows)
+        self._restore()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             sign = np.sign(skew(arr, axis=0))
@@ -71,22 +75,64 @@ class _EmpiricalTails(BaseDetector):
         """
         return self._score(self._validate_score_input(X))
 
-    def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _restore(self) -> None:
+        """Build the guide tables (derived from ``values_``, so not saved)."""
+        if not hasattr(self, "values_"):
+            return
+        n_columns = self.offsets_.shape[0] - 1
+        guides = []
+        self._guide_lo = np.zeros(n_columns)
+        self._guide_scale = np.zeros(n_columns)
+        for j in range(n_columns):
+            u = self.values_[self.offsets_[j] : self.offsets_[j + 1]]
+            span = float(u[-1] - u[0])
+            n_buckets = 1
+            if np.isfinite(span) and span > 0:
+                n_buckets = u.shape[0] // VALUES_PER_BUCKET + 1
+                self._guide_lo[j] = u[0]
+                self._guide_scale[j] = n_buckets / span
+            guides.append(
+                _kernels.guide_starts(u, self._guide_lo[j], self._guide_scale[j], n_buckets)
+            )
+        self._guide = np.concatenate(guides)
+        self._guide_offsets = np.concatenate([[0], np.cumsum([len(g) for g in guides])]).astype(
+            np.int64
+        )
+
+    def tail_scores(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
+        """ECOD (column 0) and COPOD (column 1) scores of validated rows, in one pass.
+
+        Both read the same frozen distributions; an ensemble holding an ECOD and a COPOD
+        fitted on the same rows scores both members with one call.
+        """
         return _kernels.run_rows(
-            _kernels.ecdf_rows,
-            _kernels.ecdf_rows_parallel,
+            _kernels.tails_rows,
+            _kernels.tails_rows_parallel,
             arr.shape[0],
             arr,
             self.fill_values_,
             self.values_,
             self.cum_counts_,
             self.offsets_,
+            self._guide,
+            self._guide_offsets,
+            self._guide_lo,
+            self._guide_scale,
             float(self.n_train_),
             1.0 / (self.n_train_ + 1.0),
             self.coef_left_,
             self.coef_right_,
-            self._copod,
         )
+
+    def same_tails(self, other: _EmpiricalTails) -> bool:
+        """Whether ``other`` froze exactly the same distributions (fitted on the same rows)."""
+        names = ("fill_values_", "values_", "cum_counts_", "offsets_", "coef_left_", "coef_right_")
+        return self.n_train_ == other.n_train_ and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in names
+        )
+
+    def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.ascontiguousarray(self.tail_scores(arr)[:, int(self._copod)])
 
 
 class ECODDetector(_EmpiricalTails):
