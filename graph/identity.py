@@ -6,7 +6,8 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, cast
 
@@ -19,9 +20,10 @@ from graph import store
 from graph.config import AllowList, GraphConfig
 from graph.features import GRAPH_FEATURES
 from graph.fingerprint import fingerprint, fingerprint_many
+from graph.hashing import FrameHasher, HashingHelper
 from graph.index import GraphIndex, HashedClaim, Plan, layout_for
 from graph.keys import KeyedHasher, KeyMismatchError
-from graph.normalise import ip_block, national_id_valid, normalise, normalise_many
+from graph.normalise import ip_block, national_id_valid, normalise
 from graph.resolution import NameSketcher
 
 logger = logging.getLogger(__name__)
@@ -287,14 +289,6 @@ class IdentityGraph:
             return (h, 1)
         return (h, 0)
 
-    def _hash_column(
-        self, kind: str, values: pd.Series
-    ) -> tuple[NDArray[np.int64], list[str | None], NDArray[np.intp]]:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        normed = normalise_many(kind, [str(u) for u in uniques], self.config.normalise)
-        hashes = np.asarray(self._hasher.hash_many(kind, normed) + [0], dtype=np.int64)
-        return hashes[codes], normed, codes
-
     def hash_frame(self, X: pd.DataFrame) -> list[HashedClaim]:
         """Every claim of a validated frame, hashed, in event-time order (ties by claim id).
 
@@ -302,37 +296,11 @@ class IdentityGraph:
         :meth:`hash_claim` on each row (a test checks it).
         """
         X = X.sort_values(["submitted_at", "claim_id"], kind="stable")
-        K, nid_bad = self._hash_keys(X)
+        K, nid_bad = self._frame_hasher().keys(X)
         return self._hashed_claims(X, K, nid_bad)
 
-    def _hash_keys(self, X: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """The key matrix (one row per claim, one column per slot) and the invalid-id flags."""
-        opts = self.config.normalise
-        n = len(X)
-        columns: list[NDArray[np.int64]] = []
-        nid_bad = np.zeros(n, dtype=bool)
-        for slot in self._layout:
-            if slot.kind == "ip_block":
-                continue
-            keys, normed, codes = self._hash_column(slot.kind, X[slot.column])
-            columns.append(keys)
-            if slot.kind == "name":
-                for name, h in zip(normed, self._hasher.hash_many("name", normed), strict=True):
-                    if name is not None and h not in self._sketcher.names:
-                        self._sketcher.sketch(name, h)
-            elif slot.kind == "national_id":
-                bad = np.asarray(
-                    [v is not None and not national_id_valid(v, opts) for v in normed] + [False]
-                )
-                nid_bad |= bad[codes]
-            elif slot.kind == "ip":
-                blocks = [ip_block(v) if v is not None else None for v in normed]
-                block_hashes = np.asarray(
-                    self._hasher.hash_many("ip_block", blocks) + [0], dtype=np.int64
-                )
-                columns.append(block_hashes[codes])
-        K = np.column_stack(columns) if columns else np.zeros((n, 0), dtype=np.int64)
-        return K, nid_bad
+    def _frame_hasher(self) -> FrameHasher:
+        return FrameHasher(self._layout, self._hasher, self._sketcher, self.config.normalise)
 
     @staticmethod
     def _hashed_claims(
@@ -391,16 +359,19 @@ class IdentityGraph:
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, closing(self._hashed_chunks(ordered)) as chunks:
                 store.lock(conn)
-                for start in range(0, len(ordered), BUILD_CHUNK):
-                    for x in self.hash_frame(ordered.iloc[start : start + BUILD_CHUNK]):
+                for chunk in chunks:
+                    for x in chunk:
                         if self._known(x) is not None:
                             continue
                         plan = index.plan(x, new_entity_number(x.claim_id))
                         seq += 1
                         index.apply(x, plan, seq, plan.features)
                     self._flush(conn, seq)
+        except BaseException:
+            self._reload()  # the index is ahead of a store that rolled back
+            raise
         finally:
             gc.freeze()  # the index is long-lived: keep it out of later full collections
             if enabled:
@@ -411,6 +382,33 @@ class IdentityGraph:
         return pd.DataFrame(
             index.feature_rows(rows), columns=GRAPH_FEATURES, index=pd.Index(ids, name="claim_id")
         )
+
+    def _hashed_chunks(self, ordered: pd.DataFrame) -> Generator[list[HashedClaim]]:
+        """The claims of an ordered frame, hashed, :data:`BUILD_CHUNK` at a time.
+
+        With more than one chunk, each next chunk is hashed in a helper process while the
+        caller ingests the current one; the names it sketched join this process's sketcher
+        just before their chunk is ingested, so the store gets the rows a one-process build
+        writes.
+        """
+        parts = [ordered.iloc[i : i + BUILD_CHUNK] for i in range(0, len(ordered), BUILD_CHUNK)]
+        if len(parts) < 2:
+            for part in parts:
+                yield self._hashed_claims(part, *self._frame_hasher().keys(part))
+            return
+        columns = list(self.identity_columns)
+        helper = HashingHelper(self._hasher, self.identity_columns, self.config.normalise)
+        try:
+            helper.submit(parts[1][columns])
+            yield self._hashed_claims(parts[0], *self._frame_hasher().keys(parts[0]))
+            for i in range(1, len(parts)):
+                done = helper.result()
+                if i + 1 < len(parts):
+                    helper.submit(parts[i + 1][columns])
+                self._sketcher.take(done.names, done.tokens)
+                yield self._hashed_claims(parts[i], *done.keys)
+        finally:
+            helper.close()
 
     def add(self, claim: ClaimLike) -> dict[str, float]:
         """Ingest one claim (idempotent on claim id) and return its point-in-time features.

@@ -48,6 +48,12 @@ _SKIP, _INDEXED, _NAME = 0, 1, 2
 INDEXED_KINDS = frozenset({"national_id", *LINK_KINDS, "ip_block"})
 
 
+def _slot_action(kind: str) -> int:
+    if kind in INDEXED_KINDS:
+        return _INDEXED
+    return _NAME if kind == "name" else _SKIP
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     """One hashed key of a claim: the spec column it comes from and its kind."""
@@ -203,8 +209,7 @@ class GraphIndex:
         )
         # what applying does with each slot's key, in apply order: (slot, kind, code, action)
         self._attach_slots = tuple(
-            (i, self.kinds[i], self.codes[i], _INDEXED if self.kinds[i] in INDEXED_KINDS else
-             _NAME if self.kinds[i] == "name" else _SKIP)
+            (i, self.kinds[i], self.codes[i], _slot_action(self.kinds[i]))
             for i in self._apply_order
         )
         self._caps = dict(config.caps)

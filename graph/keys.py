@@ -66,7 +66,8 @@ class KeyedHasher:
     """HMAC-SHA256 of ``kind`` and a normalised value, cut to a positive 63-bit integer.
 
     The kind is part of the message, so equal values of different kinds never collide on
-    purpose. The pads are computed once, so one hash costs two SHA-256 compressions.
+    purpose. The pads are computed once, so one hash costs two SHA-256 compressions. A hasher
+    pickles as its key (for a batch build's helper process; never write one to disk).
 
     Parameters
     ----------
@@ -82,10 +83,11 @@ class KeyedHasher:
     False
     """
 
-    __slots__ = ("_inner", "_outer", "fingerprint")
+    __slots__ = ("_inner", "_key", "_outer", "fingerprint")
 
     def __init__(self, key: bytes) -> None:
         key = require_key(key)
+        self._key = key
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
         padded = key.ljust(_BLOCK, b"\0")
@@ -93,6 +95,12 @@ class KeyedHasher:
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
         #: A short public fingerprint of the key, stored with the state to detect a wrong key.
         self.fingerprint: str = hmac.new(key, b"fraudlens identity key", "sha256").hexdigest()[:16]
+
+    def __reduce__(self) -> tuple[type[KeyedHasher], tuple[bytes]]:
+        return (KeyedHasher, (self._key,))
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KeyedHasher(fingerprint={self.fingerprint})"
 
     def digest(self, message: bytes) -> bytes:
         """The full HMAC-SHA256 of ``message``."""

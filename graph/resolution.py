@@ -92,6 +92,20 @@ class NameSketcher:
         self.names.update(names)
         self.variants.update(variants)
 
+    def take(
+        self, names: list[tuple[int, tuple[int, ...]]], tokens: list[tuple[int, frozenset[int]]]
+    ) -> None:
+        """Take names and token neighbourhoods sketched by another sketcher of the same key (a
+        helper process), as if sketched here: those new here are kept and become new rows."""
+        for h, variants in tokens:
+            if h not in self.variants:
+                self.variants[h] = variants
+                self.new_tokens.append((h, variants))
+        for h, sketch in names:
+            if h not in self.names:
+                self.names[h] = sketch
+                self.new_names.append((h, sketch))
+
     def compare(self, a: int, b: int) -> int:
         """The comparison level of two stored names (by name hash)."""
         if a == b:

@@ -1,6 +1,7 @@
 """Batch and incremental paths agree on synthetic claims: hashes, entities, features, rings."""
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from fraudlens.spec import Claim
@@ -35,6 +36,14 @@ def _claim(r):
     )
 
 
+def _rows(graph, table):
+    """A stored table's rows, sorted, without the sequence number of the write."""
+    with graph.engine.connect() as conn:
+        result = conn.exec_driver_sql(f"SELECT * FROM {table}")
+        keep = [i for i, c in enumerate(result.keys()) if c != "seq"]
+        return sorted(tuple(r[i] for i in keep) for r in result)
+
+
 def test_batch_and_incremental_agree_on_synthetic_claims():
     X = generate(1500, seed=5)
     batch = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
@@ -55,14 +64,21 @@ def test_batch_and_incremental_agree_on_synthetic_claims():
 
 
 def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path):
-    """A build of several chunks (each written in bulk) gives the features, entities and
-    stored state of a one-chunk build."""
+    """A build of several chunks (each written in bulk, each after the first hashed in a helper
+    process) gives the features, entities and stored state of a one-chunk build."""
     from graph import identity
 
     X = generate(1200, seed=11)
     one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     F1 = one.build(X)
     monkeypatch.setattr(identity, "BUILD_CHUNK", 250)
+    submitted = []
+    submit = identity.HashingHelper.submit
+    monkeypatch.setattr(
+        identity.HashingHelper,
+        "submit",
+        lambda self, part: submitted.append(len(part)) or submit(self, part),
+    )
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'chunked.db'}")
     chunked = IdentityGraph.open(engine, KEY, COLUMNS)
     F2 = chunked.build(X)
@@ -70,10 +86,47 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path):
     assert [one.entity_of(c) for c in X["claim_id"]] == [
         chunked.entity_of(c) for c in X["claim_id"]
     ]
+    assert submitted == [250, 250, 250, 200]  # chunks 2 to 5 went to the helper
+    assert chunked._sketcher.names == one._sketcher.names
+    assert chunked._sketcher.variants == one._sketcher.variants
+    for table in ("graph_names", "graph_tokens", "graph_keys", "graph_edges", "graph_entities"):
+        assert _rows(chunked, table) == _rows(one, table), table
     reopened = IdentityGraph.open(engine, KEY)  # replayed from the stored rows
     assert reopened.version == chunked.version == one.version
     assert np.array_equal(reopened.build(X).to_numpy(), F1.to_numpy())
     assert reopened.rings(100) == one.rings(100)
+
+
+def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
+    """When the helper fails on a chunk, the build raises, nothing is stored and the index is
+    the store's again: a second build gives a one-chunk build's features."""
+    from graph import identity
+
+    X = generate(900, seed=13)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'failed.db'}")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    g.build(X.iloc[:100])
+    before = g.version
+    monkeypatch.setattr(identity, "BUILD_CHUNK", 300)
+    submit = identity.HashingHelper.submit
+    calls = []
+
+    def broken(self, part):
+        calls.append(1)
+        return submit(self, part.drop(columns=["email"]) if len(calls) == 2 else part)
+
+    monkeypatch.setattr(identity.HashingHelper, "submit", broken)
+    with pytest.raises(RuntimeError, match="hashing helper process failed: KeyError"):
+        g.build(X.iloc[100:])
+    assert g.version == before and g.entity_of(X["claim_id"].iloc[150]) is None
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM graph_claims").scalar() == 100
+    monkeypatch.setattr(identity.HashingHelper, "submit", submit)
+    F = g.build(X.iloc[100:])
+    one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    one.build(X.iloc[:100])
+    monkeypatch.setattr(identity, "BUILD_CHUNK", 10_000)
+    assert np.array_equal(F.to_numpy(), one.build(X.iloc[100:]).to_numpy())
 
 
 def test_micro_batches_equal_the_batch_build():
@@ -98,10 +151,19 @@ def test_micro_batches_equal_the_batch_build():
             )
         start += size
     assert online.version == batch.version
-    assert [online.entity_of(c) for c in X["claim_id"]] == [batch.entity_of(c) for c in X["claim_id"]]
+    assert [online.entity_of(c) for c in X["claim_id"]] == [
+        batch.entity_of(c) for c in X["claim_id"]
+    ]
     first = _claim(ordered[0])
-    changed = Claim(first.claim_id, first.timestamp, first.program, first.amount + 1.0,
-                    dict(first.identity), {}, {})
+    changed = Claim(
+        first.claim_id,
+        first.timestamp,
+        first.program,
+        first.amount + 1.0,
+        dict(first.identity),
+        {},
+        {},
+    )
     fresh = _claim({**ordered[1], "claim_id": "NEW-1"})
     conflict, ok = online.add_many([changed, fresh])
     assert isinstance(conflict, ClaimConflictError)

@@ -52,3 +52,14 @@ def test_demo_key_readable_by_others_is_refused(tmp_path):
     path.chmod(0o644)
     with pytest.raises(KeyNotConfiguredError, match="expected 0600"):
         load_or_create_demo_key(path)
+
+
+def test_hasher_pickles_as_its_key_and_never_shows_it():
+    import pickle
+
+    key = os.urandom(40)
+    h = KeyedHasher(key)
+    again = pickle.loads(pickle.dumps(h))
+    assert again.hash("phone", "+14155550132") == h.hash("phone", "+14155550132")
+    assert again.fingerprint == h.fingerprint
+    assert key.hex() not in repr(h) and repr(key) not in repr(h)

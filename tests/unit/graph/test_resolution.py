@@ -47,3 +47,24 @@ def test_block_keys_follow_rules():
     keys = block_keys({"dob": [1], "address": [2, 3], "phone": [4]})
     assert (0, 1, 2) in keys and (0, 1, 3) in keys and (1, 1, 4) in keys
     assert len(keys) == 3
+
+
+def test_take_keeps_only_what_is_new_here_as_new_rows():
+    """Names sketched in another process join a sketcher as if sketched there."""
+    hasher = KeyedHasher(b"r" * 32)
+    here, there = NameSketcher(hasher), NameSketcher(hasher)
+    known, new = normalise("name", "Maria Garcia"), normalise("name", "Mario Garcia")
+    hk, hn = hasher.hash("name", known), hasher.hash("name", new)
+    here.sketch(known, hk)
+    here.new_names.clear()
+    here.new_tokens.clear()
+    there.sketch(known, hk)
+    there.sketch(new, hn)
+    here.take(there.new_names, there.new_tokens)
+    assert [h for h, _ in here.new_names] == [hn]
+    assert len(here.new_tokens) == 1  # "mario": "garcia" was known here
+    assert here.compare(hk, hn) == NAME_FUZZY
+    alone = NameSketcher(hasher)
+    alone.sketch(known, hk)
+    alone.sketch(new, hn)
+    assert here.names == alone.names and here.variants == alone.variants
