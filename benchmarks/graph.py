@@ -167,10 +167,13 @@ def batch_child(parquet: str, db: str) -> dict[str, Any]:
     F = g.build(X)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    helper = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
+        "helper_cpu_seconds": helper.ru_utime + helper.ru_stime,
         "peak_rss_mib": peak / 1024,
+        "helper_peak_rss_mib": helper.ru_maxrss / 1024,
         "rss_before_build_mib": rss_before / 1024,
         "entities": len(g.index.entities),
         "features_shape": list(F.shape),
@@ -190,7 +193,10 @@ def batch(rows: int, seed: int, repeats: int, workdir: Path) -> dict[str, Any]:
         "repeats": repeats,
         "seconds_median": statistics.median(r["seconds"] for r in runs),
         "cpu_seconds_median": statistics.median(r["cpu_seconds"] for r in runs),
+        "helper_cpu_seconds_median": statistics.median(r["helper_cpu_seconds"] for r in runs),
         "peak_rss_mib_median": statistics.median(r["peak_rss_mib"] for r in runs),
+        "helper_peak_rss_mib_median": statistics.median(r["helper_peak_rss_mib"] for r in runs),
+        "load_average_1min_at_end": os.getloadavg()[0],
         "runs": runs,
     }
 

@@ -1,25 +1,15 @@
-"""Hashing a claims frame's identity columns, each distinct value once, here or in a helper process.
-
-A batch build hashes its next chunk of claims in a helper process (:class:`HashingHelper`)
-while it ingests the current one. The helper sends back only keyed hashes and name sketches
-(hashes of tokens), never a raw or normalised value.
-"""
+"""Hashing a claims frame's identity columns, each distinct value once (in a build or its helper)."""
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
 from collections.abc import Sequence
-from contextlib import suppress
-from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from graph.index import Slot, layout_for
+from graph.index import Slot
 from graph.keys import KeyedHasher
 from graph.normalise import NormaliseOptions, ip_block, national_id_valid, normalise_many
 from graph.resolution import NameSketcher
@@ -32,8 +22,8 @@ class FrameKeys(NamedTuple):
     nid_invalid: NDArray[np.bool_]
 
 
-class HelperChunk(NamedTuple):
-    """What the helper process sends back for one chunk: its keys and the names it sketched."""
+class HashedChunk(NamedTuple):
+    """A hashed chunk: its keys and the names first sketched while hashing it."""
 
     keys: FrameKeys
     names: list[tuple[int, tuple[int, ...]]]
@@ -108,104 +98,11 @@ class FrameHasher:
         return FrameKeys(K, nid_bad)
 
 
-class HashingHelper:
-    """A helper process that hashes chunks of claims while this process ingests others.
-
-    A plain child interpreter that reads pickled chunks on its stdin and writes their
-    :class:`HelperChunk` on its stdout, one at a time. Not a ``multiprocessing`` pool: its
-    ``spawn`` children re-run the caller's main script, which a library cannot ask of every
-    script that builds a graph.
-
-    Parameters
-    ----------
-    hasher : KeyedHasher
-        The keyed hasher (it travels to the helper through the pipe, never through a file).
-    identity_columns : dict
-        Spec column -> identity kind.
-    options : NormaliseOptions
-        Regional reading rules.
-    """
-
-    def __init__(
-        self, hasher: KeyedHasher, identity_columns: dict[str, str], options: NormaliseOptions
-    ) -> None:
-        root = str(Path(__file__).resolve().parents[1])
-        code = "import sys; sys.path.insert(0, sys.argv[1]); import graph.hashing as h; h.serve()"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        self._pending = False
-        self._send((hasher, dict(identity_columns), options))
-
-    def _send(self, obj: object) -> None:
-        stdin = self._proc.stdin
-        assert stdin is not None  # opened as a pipe
-        try:
-            pickle.dump(obj, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            stdin.flush()
-        except BrokenPipeError:
-            raise RuntimeError(self._stopped()) from None
-
-    def _stopped(self) -> str:
-        return f"the hashing helper process stopped (exit code {self._proc.wait()})"
-
-    def submit(self, X: pd.DataFrame) -> None:
-        """Send a chunk (its identity columns) to be hashed."""
-        self._send(X)
-        self._pending = True
-
-    def result(self) -> HelperChunk:
-        """The hashed chunk sent last (waits for it)."""
-        stdout = self._proc.stdout
-        assert stdout is not None  # opened as a pipe
-        self._pending = False
-        try:
-            status, value = pickle.load(stdout)
-        except EOFError:
-            raise RuntimeError(self._stopped()) from None
-        if status != "ok":
-            raise RuntimeError(f"the hashing helper process failed: {value}")
-        return cast(HelperChunk, value)
-
-    def close(self) -> None:
-        """Stop the helper: it exits when its input closes; one still hashing is killed."""
-        if self._pending:  # the caller gave up on the chunk in hand
-            self._proc.kill()
-        for pipe in (self._proc.stdin, self._proc.stdout):
-            if pipe is not None:
-                with suppress(BrokenPipeError):  # the helper was killed with input unread
-                    pipe.close()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-
-
-def hash_chunk(frame_hasher: FrameHasher, X: pd.DataFrame) -> HelperChunk:
+def hash_chunk(frame_hasher: FrameHasher, X: pd.DataFrame) -> HashedChunk:
     """The keys of a chunk and the names first sketched while hashing it (then forgotten as new)."""
     frame_keys = frame_hasher.keys(X)
     sketcher = frame_hasher.sketcher
-    out = HelperChunk(frame_keys, list(sketcher.new_names), list(sketcher.new_tokens))
+    out = HashedChunk(frame_keys, list(sketcher.new_names), list(sketcher.new_tokens))
     sketcher.new_names.clear()
     sketcher.new_tokens.clear()
     return out
-
-
-def serve() -> None:
-    """The helper's loop: set-up, then chunks in and hashed chunks out, until its input closes."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # only pickles go to the pipe
-    hasher, identity_columns, options = pickle.load(stdin)
-    frame_hasher = FrameHasher(layout_for(identity_columns), hasher, NameSketcher(hasher), options)
-    while True:
-        try:
-            X = pickle.load(stdin)
-        except EOFError:
-            return
-        try:
-            out: tuple[str, object] = ("ok", hash_chunk(frame_hasher, X))
-        except Exception as exc:  # sent back (its type only: no value may leave in a message)
-            out = ("error", type(exc).__name__)
-        pickle.dump(out, stdout, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.flush()

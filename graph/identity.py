@@ -6,8 +6,7 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import Generator, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, cast
 
@@ -20,7 +19,8 @@ from graph import store
 from graph.config import AllowList, GraphConfig
 from graph.features import GRAPH_FEATURES
 from graph.fingerprint import fingerprint, fingerprint_many
-from graph.hashing import FrameHasher, HashingHelper
+from graph.hashing import FrameHasher
+from graph.helper import BuildHelper, helper_database
 from graph.index import GraphIndex, HashedClaim, Plan, layout_for
 from graph.keys import KeyedHasher, KeyMismatchError
 from graph.normalise import ip_block, national_id_valid, normalise
@@ -355,20 +355,18 @@ class IdentityGraph:
         index = self.index
         ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable")
         index.reserve(len(index.claim_entity) + len(X))
-        seq = index.seq
+        parts = [ordered.iloc[i : i + BUILD_CHUNK] for i in range(0, len(ordered), BUILD_CHUNK)]
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
         try:
-            with self.engine.begin() as conn, closing(self._hashed_chunks(ordered)) as chunks:
-                store.lock(conn)
-                for chunk in chunks:
-                    for x in chunk:
-                        if self._known(x) is not None:
-                            continue
-                        plan = index.plan(x, new_entity_number(x.claim_id))
-                        seq += 1
-                        index.apply(x, plan, seq, plan.features)
-                    self._flush(conn, seq)
+            if len(parts) > 1:
+                self._build_with_helper(parts)
+            else:
+                with self.engine.begin() as conn:
+                    store.lock(conn)
+                    for part in parts:
+                        self._ingest(self._hashed_claims(part, *self._frame_hasher().keys(part)))
+                        self._flush(conn, index.seq)
         except BaseException:
             self._reload()  # the index is ahead of a store that rolled back
             raise
@@ -383,32 +381,55 @@ class IdentityGraph:
             index.feature_rows(rows), columns=GRAPH_FEATURES, index=pd.Index(ids, name="claim_id")
         )
 
-    def _hashed_chunks(self, ordered: pd.DataFrame) -> Generator[list[HashedClaim]]:
-        """The claims of an ordered frame, hashed, :data:`BUILD_CHUNK` at a time.
+    def _ingest(self, claims: list[HashedClaim]) -> None:
+        """Add hashed claims in order (the sequential part of a build), writing nothing yet."""
+        index = self.index
+        for x in claims:
+            if self._known(x) is not None:
+                continue
+            plan = index.plan(x, new_entity_number(x.claim_id))
+            index.apply(x, plan, index.seq + 1, plan.features)
 
-        With more than one chunk, each next chunk is hashed in a helper process while the
-        caller ingests the current one; the names it sketched join this process's sketcher
-        just before their chunk is ingested, so the store gets the rows a one-process build
-        writes.
+    def _build_with_helper(self, parts: list[pd.DataFrame]) -> None:
+        """Ingest chunks while a helper process hashes each next one and writes each last one.
+
+        The helper writes only to a store it can open itself (a SQLite file); otherwise this
+        process writes each chunk's rows, in its own transaction. The names the helper
+        sketched join this process's sketcher just before their chunk is ingested, and rows
+        are written chunk by chunk with the same sequence numbers, so the store ends up with
+        the rows a one-process build writes.
         """
-        parts = [ordered.iloc[i : i + BUILD_CHUNK] for i in range(0, len(ordered), BUILD_CHUNK)]
-        if len(parts) < 2:
-            for part in parts:
-                yield self._hashed_claims(part, *self._frame_hasher().keys(part))
-            return
         columns = list(self.identity_columns)
-        helper = HashingHelper(self._hasher, self.identity_columns, self.config.normalise)
+        database = helper_database(self.engine)
+        helper = BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
         try:
-            helper.submit(parts[1][columns])
-            yield self._hashed_claims(parts[0], *self._frame_hasher().keys(parts[0]))
-            for i in range(1, len(parts)):
-                done = helper.result()
-                if i + 1 < len(parts):
-                    helper.submit(parts[i + 1][columns])
-                self._sketcher.take(done.names, done.tokens)
-                yield self._hashed_claims(parts[i], *done.keys)
+            with self.engine.begin() as conn:
+                if database is None:
+                    store.lock(conn)
+                helper.send(parts[1][columns])
+                self._ingest(self._hashed_claims(parts[0], *self._frame_hasher().keys(parts[0])))
+                for i in range(1, len(parts)):
+                    rows = self._rows_for_helper(conn, database)
+                    done = helper.receive()
+                    assert done is not None  # a chunk was sent
+                    helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
+                    self._sketcher.take(done.names, done.tokens)
+                    self._ingest(self._hashed_claims(parts[i], *done.keys))
+                rows = self._rows_for_helper(conn, database)
+                helper.receive()
+                if database is not None:
+                    helper.send(None, rows, commit=True)
+                    helper.receive()
         finally:
             helper.close()
+
+    def _rows_for_helper(self, conn: sa.Connection, database: str | None) -> store.NewRows | None:
+        """The rows made since the last write, for the helper to write; None when the helper
+        cannot open the store (they are written here, now)."""
+        if database is None:
+            self._flush(conn, self.index.seq)
+            return None
+        return self._take_rows(self.index.seq)
 
     def add(self, claim: ClaimLike) -> dict[str, float]:
         """Ingest one claim (idempotent on claim id) and return its point-in-time features.
@@ -558,8 +579,12 @@ class IdentityGraph:
         return self.index.claim_features(x.claim_id)
 
     def _flush(self, conn: sa.Connection, seq: int) -> None:
-        store.write_pending(
-            conn,
+        store.write_rows(conn, self._take_rows(seq))
+        self.index.seq = seq
+
+    def _take_rows(self, seq: int) -> store.NewRows:
+        """The rows made since the last write (then forgotten as pending), reaching ``seq``."""
+        rows = store.new_rows(
             self.index.pending,
             self.index.features_matrix,
             self._sketcher.new_names,
@@ -569,7 +594,7 @@ class IdentityGraph:
         self.index.pending.clear()
         self._sketcher.new_names.clear()
         self._sketcher.new_tokens.clear()
-        self.index.seq = seq
+        return rows
 
     def _reload(self) -> None:
         allow = self.index.allow

@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -229,50 +230,107 @@ def lock_and_read_seq(conn: sa.Connection) -> int:
     return int(value) if value is not None else 0
 
 
-def write_pending(
-    conn: sa.Connection,
+class ClaimColumns(NamedTuple):
+    """New ``graph_claims`` rows as columns (cheap to make, and to send to another process)."""
+
+    seq: list[int]
+    claim_id: list[str]
+    entity: list[int]
+    ts: list[float]
+    program: list[str]
+    amount: list[float]
+    keys: list[tuple[int, ...]]
+    nid_invalid: list[bool]
+    fingerprint: list[int]
+    features: NDArray[np.float64]
+
+
+class NewRows(NamedTuple):
+    """Every row made since the store was last written, and the sequence number they reach."""
+
+    claims: ClaimColumns
+    entities: list[tuple[int, int, float]]
+    keys: list[tuple[int, int, int, float, int]]
+    edges: list[tuple[int, int, int, int, float, int]]
+    aliases: list[tuple[int, int, int]]
+    names: list[tuple[int, tuple[int, ...]]]
+    tokens: list[tuple[int, frozenset[int]]]
+    seq: int
+
+
+def new_rows(
     pending: Pending,
     features_of: NDArray[np.float64],
     names: list[tuple[int, tuple[int, ...]]],
     tokens: list[tuple[int, frozenset[int]]],
     seq: int,
-) -> None:
-    """Write every row made since the last write, then the new sequence number."""
-    claim_rows = [
-        (
-            s,
-            x.claim_id,
-            entity,
-            x.ts,
-            x.program,
-            x.amount,
-            struct.pack(f"<{len(x.keys)}q", *x.keys),
-            x.nid_invalid,
-            x.fingerprint,
-            np.asarray(features_of[row], dtype="<f8").tobytes(),
-        )
-        for s, x, entity, row in pending.claims
-    ]
-    if conn.dialect.name == "sqlite" and len(pending.claims) > 1000:
-        conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
-    _insert_many(conn, claims_table, claim_rows)
-    _insert_many(
-        conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in pending.entities)
+) -> NewRows:
+    """The rows of ``pending`` (copied: the caller may clear it) and the new sequence number."""
+    claims = pending.claims
+    columns = ClaimColumns(
+        [c[0] for c in claims],
+        [c[1].claim_id for c in claims],
+        [c[2] for c in claims],
+        [c[1].ts for c in claims],
+        [c[1].program for c in claims],
+        [c[1].amount for c in claims],
+        [c[1].keys for c in claims],
+        [c[1].nid_invalid for c in claims],
+        [c[1].fingerprint for c in claims],
+        features_of.take([c[3] for c in claims], axis=0),
     )
-    _insert_many(conn, keys_table, sorted(pending.keys))  # in key order: B-tree appends
-    _insert_many(conn, edges_table, pending.edges)
-    _insert_many(conn, names_table, [(h, pack(t), seq) for h, t in names])
-    _insert_many(conn, tokens_table, [(h, pack(v), seq) for h, v in tokens])
+    return NewRows(
+        columns,
+        list(pending.entities),
+        list(pending.keys),
+        list(pending.edges),
+        list(pending.aliases),
+        list(names),
+        list(tokens),
+        seq,
+    )
+
+
+def _claim_rows(c: ClaimColumns) -> list[tuple]:
+    features = np.ascontiguousarray(c.features, dtype="<f8").tobytes()
+    fw = 8 * c.features.shape[1]
+    return [
+        (
+            c.seq[i],
+            c.claim_id[i],
+            c.entity[i],
+            c.ts[i],
+            c.program[i],
+            c.amount[i],
+            struct.pack(f"<{len(c.keys[i])}q", *c.keys[i]),
+            c.nid_invalid[i],
+            c.fingerprint[i],
+            features[i * fw : (i + 1) * fw],
+        )
+        for i in range(len(c.seq))
+    ]
+
+
+def write_rows(conn: sa.Connection, rows: NewRows) -> None:
+    """Write new rows (from this process or another), then their sequence number."""
+    if conn.dialect.name == "sqlite" and len(rows.claims.seq) > 1000:
+        conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
+    _insert_many(conn, claims_table, _claim_rows(rows.claims))
+    _insert_many(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in rows.entities))
+    _insert_many(conn, keys_table, sorted(rows.keys))  # in key order: B-tree appends
+    _insert_many(conn, edges_table, rows.edges)
+    _insert_many(conn, names_table, [(h, pack(t), rows.seq) for h, t in rows.names])
+    _insert_many(conn, tokens_table, [(h, pack(v), rows.seq) for h, v in rows.tokens])
     mark = _mark(conn)
     cursor = conn.connection.cursor()
     try:
-        if pending.aliases:
+        if rows.aliases:
             cursor.executemany(
                 f"UPDATE graph_entities SET alias_of = {mark}, merged_seq = {mark} "
                 f"WHERE entity_id = {mark}",
-                [(survivor, s, loser) for loser, survivor, s in pending.aliases],
+                [(survivor, s, loser) for loser, survivor, s in rows.aliases],
             )
-        cursor.execute(f"UPDATE graph_meta SET value = {mark} WHERE name = 'seq'", (str(seq),))
+        cursor.execute(f"UPDATE graph_meta SET value = {mark} WHERE name = 'seq'", (str(rows.seq),))
     finally:
         cursor.close()
 

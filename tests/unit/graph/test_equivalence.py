@@ -63,30 +63,39 @@ def test_batch_and_incremental_agree_on_synthetic_claims():
     assert len(batch.index.entities) < len(X)  # repeat claimants were resolved to one entity
 
 
-def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path):
-    """A build of several chunks (each written in bulk, each after the first hashed in a helper
-    process) gives the features, entities and stored state of a one-chunk build."""
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
+    """A build of several chunks (each after the first hashed in a helper process, each written
+    in bulk: by the helper into a SQLite file, else by the build itself) gives the features,
+    entities and stored state of a one-chunk build."""
     from graph import identity
 
     X = generate(1200, seed=11)
     one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     F1 = one.build(X)
     monkeypatch.setattr(identity, "BUILD_CHUNK", 250)
-    submitted = []
-    submit = identity.HashingHelper.submit
-    monkeypatch.setattr(
-        identity.HashingHelper,
-        "submit",
-        lambda self, part: submitted.append(len(part)) or submit(self, part),
-    )
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'chunked.db'}")
+    hashed, written = [], []
+    send = identity.BuildHelper.send
+
+    def counted(self, part, rows=None, *, commit=False):
+        hashed.append(None if part is None else len(part))
+        written.append(None if rows is None else len(rows.claims.seq))
+        return send(self, part, rows, commit=commit)
+
+    monkeypatch.setattr(identity.BuildHelper, "send", counted)
+    url = f"sqlite:///{tmp_path / 'chunked.db'}" if where == "file" else "sqlite://"
+    engine = sa.create_engine(url)
     chunked = IdentityGraph.open(engine, KEY, COLUMNS)
     F2 = chunked.build(X)
     assert np.array_equal(F1.to_numpy(), F2.to_numpy())
     assert [one.entity_of(c) for c in X["claim_id"]] == [
         chunked.entity_of(c) for c in X["claim_id"]
     ]
-    assert submitted == [250, 250, 250, 200]  # chunks 2 to 5 went to the helper
+    assert hashed == [250, 250, 250, 200, None] + ([None] if where == "file" else [])
+    if where == "file":
+        assert written == [None, 250, 250, 250, 250, 200]  # the helper wrote every chunk
+    else:
+        assert written == [None] * 5
     assert chunked._sketcher.names == one._sketcher.names
     assert chunked._sketcher.variants == one._sketcher.variants
     for table in ("graph_names", "graph_tokens", "graph_keys", "graph_edges", "graph_entities"):
@@ -108,20 +117,23 @@ def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
     g.build(X.iloc[:100])
     before = g.version
     monkeypatch.setattr(identity, "BUILD_CHUNK", 300)
-    submit = identity.HashingHelper.submit
+    send = identity.BuildHelper.send
     calls = []
 
-    def broken(self, part):
-        calls.append(1)
-        return submit(self, part.drop(columns=["email"]) if len(calls) == 2 else part)
+    def broken(self, part, rows=None, *, commit=False):
+        calls.append(rows)
+        if len(calls) == 2:  # chunk 1 written, chunk 3 cannot be hashed
+            assert rows is not None and len(rows.claims.seq) == 300
+            part = part.drop(columns=["email"])
+        return send(self, part, rows, commit=commit)
 
-    monkeypatch.setattr(identity.HashingHelper, "submit", broken)
-    with pytest.raises(RuntimeError, match="hashing helper process failed: KeyError"):
+    monkeypatch.setattr(identity.BuildHelper, "send", broken)
+    with pytest.raises(RuntimeError, match="helper process failed: KeyError"):
         g.build(X.iloc[100:])
     assert g.version == before and g.entity_of(X["claim_id"].iloc[150]) is None
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # what the helper wrote was rolled back
         assert conn.exec_driver_sql("SELECT count(*) FROM graph_claims").scalar() == 100
-    monkeypatch.setattr(identity.HashingHelper, "submit", submit)
+    monkeypatch.setattr(identity.BuildHelper, "send", send)
     F = g.build(X.iloc[100:])
     one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     one.build(X.iloc[:100])
