@@ -387,7 +387,9 @@ class IdentityGraph:
         for x in claims:
             if self._known(x) is not None:
                 continue
-            plan = index.plan(x, new_entity_number(x.claim_id))
+            plan = index.plan(x, 0)
+            if not plan.matched:  # a new entity: only now is its number needed
+                plan.entity = new_entity_number(x.claim_id)
             index.apply(x, plan, index.seq + 1, plan.features)
 
     def _build_with_helper(self, parts: list[pd.DataFrame]) -> None:
