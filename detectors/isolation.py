@@ -114,6 +114,7 @@ class IForestDetector(BaseDetector):
             n_jobs=self.n_jobs,
         ).fit(arr)
         self._freeze(model, arr.shape[1])
+        self._restore()
         self._set_training_outputs(self._score(arr))
         return self
 
@@ -160,27 +161,29 @@ class IForestDetector(BaseDetector):
         """
         return self._score(self._validate_score_input(X))
 
+    def _restore(self) -> None:
+        """Lay the frozen trees out for the fixed-depth walk (derived, so not saved)."""
+        if not hasattr(self, "tree_roots_"):
+            return
+        # (roots, depths, feature, threshold, child, value), as isolation_rows takes them
+        self._walk = _kernels.isolation_layout(
+            self.tree_roots_,
+            self.tree_left_,
+            self.tree_right_,
+            self.tree_feature_,
+            self.tree_threshold_,
+            self.tree_value_,
+        )
+
     def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
         depths = _kernels.run_rows(
-            _kernels.tree_sum_rows,
-            _kernels.tree_sum_rows_parallel,
+            _kernels.isolation_rows,
+            _kernels.isolation_rows_parallel,
             arr.shape[0],
             arr,
             self.fill_values_,
-            self.tree_roots_,
-            self.tree_feature_,
-            self.tree_threshold_,
-            self.tree_left_,
-            self.tree_right_,
-            _NO_DEFAULT_LEFT,
-            self.tree_value_,
-            False,
-            True,
+            *self._walk,
         )
         if self.path_denominator_ == 0.0:  # one training row per tree: sklearn's convention
             return np.ones_like(depths)
         return np.power(2.0, -depths / self.path_denominator_)
-
-
-# The isolation trees never see NaN (imputed first); the kernel still needs the array.
-_NO_DEFAULT_LEFT = np.zeros(1, dtype=np.bool_)

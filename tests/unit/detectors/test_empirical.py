@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -96,16 +95,9 @@ def test_one_pass_gives_both_scores_bit_for_bit() -> None:
 
 
 @pytest.mark.parametrize("cls", [ECODDetector, COPODDetector])
-def test_one_row_equals_batch_on_one_and_two_threads(cls: type) -> None:
+def test_one_row_equals_batch_on_one_and_two_threads(cls: type, batch_equals_one_row) -> None:
     train = skewed(n=3000)
     det = cls().fit(train)
     X = queries(train)[: _kernels.PARALLEL_MIN_ROWS + 500]
     assert X.shape[0] >= _kernels.PARALLEL_MIN_ROWS  # the parallel kernel is exercised
-    one = np.array([det.score_samples(X[i : i + 1])[0] for i in range(0, len(X), 97)])
-    previous = numba.get_num_threads()
-    try:
-        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(threads)
-            assert np.array_equal(det.score_samples(X)[::97], one)
-    finally:
-        numba.set_num_threads(previous)
+    batch_equals_one_row(det, X, 97)
