@@ -344,16 +344,14 @@ class IdentityGraph:
         pandas.DataFrame
             Index ``claim_id``, columns :data:`GRAPH_FEATURES` (float64), in ``X``'s row order.
         """
-        missing = [
-            c
-            for c in ("claim_id", "submitted_at", "program", "amount", *self.identity_columns)
-            if c not in X
-        ]
+        needed = ["claim_id", "submitted_at", "program", "amount", *self.identity_columns]
+        missing = [c for c in needed if c not in X]
         if missing:
             raise ValueError(f"claims frame must have columns {missing}, got {list(X.columns)}")
         self.sync()
         index = self.index
-        ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable")
+        # a sorted copy of the columns the graph reads only (a claims frame has many more)
+        ordered = X[needed].sort_values(["submitted_at", "claim_id"], kind="stable")
         index.reserve(len(index.claim_entity) + len(X))
         parts = [ordered.iloc[i : i + BUILD_CHUNK] for i in range(0, len(ordered), BUILD_CHUNK)]
         enabled = gc.isenabled()
