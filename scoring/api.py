@@ -200,7 +200,7 @@ class ScoringService:
             self.model_info.labels(scorer.model_version).set(1)
 
 
-def get_service(request: Request) -> ScoringService:
+async def get_service(request: Request) -> ScoringService:
     return request.app.state.scoring  # type: ignore[no-any-return]
 
 
