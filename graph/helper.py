@@ -10,6 +10,7 @@ only, never a raw or normalised value, and errors by their type only.
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -69,10 +70,16 @@ class BuildHelper:
         options: NormaliseOptions,
         database: str | None = None,
     ) -> None:
-        root = str(Path(__file__).resolve().parents[1])
-        code = "import sys; sys.path.insert(0, sys.argv[1]); import graph.helper as h; h.serve()"
+        # the helper imports as this process does, this package first, never from its cwd (-P)
+        path = [str(Path(__file__).resolve().parents[1]), *(p for p in sys.path if p)]
+        code = (
+            "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
+            "import graph.helper as h; h.serve()"
+        )
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-P", "-c", code, json.dumps(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         self._pending = False
         self._write((hasher, dict(identity_columns), options, database))
