@@ -58,6 +58,7 @@ def test_repeats_conflicts_and_logged_retries_in_one_batch(fresh) -> None:
     scorer, new = fresh("s")
     recs = new.iloc[300:306].to_dict("records")
     a, b, c = (scorer.validate(r) for r in recs[:3])
+    before = scorer.log.count()  # the session's home may hold other tests' decisions
     logged = scorer.score_one(a)
     changed_a = scorer.validate({**recs[0], "amount": recs[0]["amount"] + 1})
     changed_b = scorer.validate({**recs[1], "amount": recs[1]["amount"] + 1})
@@ -67,7 +68,7 @@ def test_repeats_conflicts_and_logged_retries_in_one_batch(fresh) -> None:
     assert out[3] == out[1] and not out[1].replayed  # twice in the batch: one answer
     assert isinstance(out[4], ClaimConflict)  # twice in the batch with other content
     assert out[5].claim_id == c.claim_id
-    assert scorer.log.count() == 3  # a, b, c
+    assert scorer.log.count() - before == 3  # a, b, c
 
 
 def test_a_history_claim_with_other_content_is_a_conflict(fresh, trained) -> None:
@@ -101,6 +102,7 @@ def test_batcher_groups_concurrent_requests(fresh) -> None:
     scorer, new = fresh("b")
     claims = [scorer.validate(r) for r in new.iloc[500:560].to_dict("records")]
     sizes: list[int] = []
+    before = scorer.log.count()  # the session's home may hold other tests' decisions
     batcher = MicroBatcher(lambda: scorer, max_batch=16, observe=sizes.append)
 
     async def main():
@@ -112,7 +114,7 @@ def test_batcher_groups_concurrent_requests(fresh) -> None:
     assert [r.claim_id for r in results[:-1]] == [c.claim_id for c in claims]
     assert results[-1].as_dict() == results[0].as_dict()  # the same claim twice: the same answer
     assert sum(sizes) == len(claims) + 1 and max(sizes) == 16 and len(sizes) == 4
-    assert scorer.log.count() == len(claims)
+    assert scorer.log.count() - before == len(claims)
 
 
 def test_batcher_passes_conflicts_and_failures_to_each_caller(fresh) -> None:
