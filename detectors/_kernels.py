@@ -385,41 +385,59 @@ def impute(X: NDArray[np.float64], fill: NDArray[np.float64]) -> NDArray[np.floa
 
 
 # -- nearest neighbours, brute force (KNN, LOF on small reference sets) ---------------------
+#: Query rows per parallel task (each task keeps one row of squared distances).
+_KNN_BLOCK = 256
+
 def _knn_rows(
     X: NDArray[np.float64],
-    reference: NDArray[np.float64],
+    reference_t: NDArray[np.float64],
     dist: NDArray[np.float64],
     index: NDArray[np.int64],
 ) -> None:
     """Fill ``dist``/``index`` (n_rows, k) with each row's k nearest reference rows.
 
-    Euclidean distance summed in column order then square-rooted, as scikit-learn's trees
-    do; among equal distances the lower reference index comes first.
+    ``reference_t`` is the reference set transposed (n_features, n_ref). Euclidean distance
+    summed in column order then square-rooted, as scikit-learn's trees do; among equal
+    distances the lower reference index comes first. Each row's squared distances to all
+    reference rows are accumulated column by column (a loop over reference rows the
+    compiler vectorises; every distance is still summed in column order, so it is the same
+    number as summed alone), then offered to the k best in reference order.
     """
     n_rows, n_features = X.shape
-    n_ref = reference.shape[0]
+    n_ref = reference_t.shape[1]
     k = dist.shape[1]
-    for i in prange(n_rows):
-        best_d = dist[i]
-        best_i = index[i]
-        for q in range(k):
-            best_d[q] = np.inf
-            best_i[q] = -1
-        for r in range(n_ref):
-            s = 0.0
-            for j in range(n_features):
-                diff = X[i, j] - reference[r, j]
-                s += diff * diff
-            if s < best_d[k - 1]:
-                p = k - 1
-                while p > 0 and best_d[p - 1] > s:
-                    best_d[p] = best_d[p - 1]
-                    best_i[p] = best_i[p - 1]
-                    p -= 1
-                best_d[p] = s
-                best_i[p] = r
-        for q in range(k):
-            best_d[q] = np.sqrt(best_d[q])
+    n_blocks = (n_rows + _KNN_BLOCK - 1) // _KNN_BLOCK
+    for b in prange(n_blocks):
+        acc = np.empty(n_ref, dtype=np.float64)
+        for i in range(b * _KNN_BLOCK, min((b + 1) * _KNN_BLOCK, n_rows)):
+            xi = X[i, 0]
+            ref = reference_t[0]
+            for r in range(n_ref):
+                diff = xi - ref[r]
+                acc[r] = diff * diff
+            for j in range(1, n_features):
+                xj = X[i, j]
+                ref = reference_t[j]
+                for r in range(n_ref):
+                    diff = xj - ref[r]
+                    acc[r] += diff * diff
+            best_d = dist[i]
+            best_i = index[i]
+            for q in range(k):
+                best_d[q] = np.inf
+                best_i[q] = -1
+            for r in range(n_ref):
+                s = acc[r]
+                if s < best_d[k - 1]:
+                    p = k - 1
+                    while p > 0 and best_d[p - 1] > s:
+                        best_d[p] = best_d[p - 1]
+                        best_i[p] = best_i[p - 1]
+                        p -= 1
+                    best_d[p] = s
+                    best_i[p] = r
+            for q in range(k):
+                best_d[q] = np.sqrt(best_d[q])
 
 
 knn_rows = njit(cache=True, nogil=True)(_knn_rows)
@@ -429,7 +447,7 @@ knn_rows_parallel = njit(cache=True, nogil=True, parallel=True)(
 
 
 def knn_query(
-    X: NDArray[np.float64], reference: NDArray[np.float64], k: int
+    X: NDArray[np.float64], reference_t: NDArray[np.float64], k: int
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Distances and indices of each row's ``k`` nearest reference rows (brute force).
 
@@ -437,8 +455,8 @@ def knn_query(
     ----------
     X : ndarray of shape (n_rows, n_features)
         Query rows, no NaN.
-    reference : ndarray of shape (n_ref, n_features)
-        Rows searched.
+    reference_t : ndarray of shape (n_features, n_ref), C-contiguous
+        The rows searched, transposed (``np.ascontiguousarray(reference.T)``, made once).
     k : int
         Neighbours per row, at most ``n_ref``.
 
@@ -450,8 +468,8 @@ def knn_query(
     dist = np.empty((X.shape[0], k), dtype=np.float64)
     index = np.empty((X.shape[0], k), dtype=np.int64)
     if X.shape[0] < PARALLEL_MIN_ROWS // 8 or numba.get_num_threads() == 1:
-        knn_rows(X, reference, dist, index)
+        knn_rows(X, reference_t, dist, index)
     else:
         with _PARALLEL_LOCK:
-            knn_rows_parallel(X, reference, dist, index)
+            knn_rows_parallel(X, reference_t, dist, index)
     return dist, index

@@ -36,11 +36,11 @@ class _Neighbours(BaseDetector):
         if not isinstance(self.max_fit_samples, int) or self.max_fit_samples < 2:
             raise ValueError(f"max_fit_samples must be an int >= 2, got {self.max_fit_samples!r}")
 
-    def _fit_reference(self, X: ArrayLike) -> tuple[NDArray[np.float64], bool]:
-        """Imputed training rows and whether the reference set is a subsample of them."""
+    def _fit_reference(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.int64] | None]:
+        """Imputed training rows, and the rows of the reference subsample (None: all rows)."""
         arr = self._fit_fill_values(self._validate_fit_input(X))
-        subsampled = arr.shape[0] > self.max_fit_samples
-        if subsampled:
+        rows: NDArray[np.int64] | None = None
+        if arr.shape[0] > self.max_fit_samples:
             rng = np.random.default_rng(self.random_state)
             rows = np.sort(rng.choice(arr.shape[0], size=self.max_fit_samples, replace=False))
             reference = arr[rows]
@@ -49,7 +49,7 @@ class _Neighbours(BaseDetector):
         self.reference_ = np.ascontiguousarray(reference)
         self.n_neighbors_ = int(min(self.n_neighbors, self.reference_.shape[0] - 1))
         self._restore()
-        return arr, subsampled
+        return arr, rows
 
     def _restore(self) -> None:
         if not hasattr(self, "reference_"):
@@ -59,12 +59,14 @@ class _Neighbours(BaseDetector):
             self.algorithm == "auto" and (n_ref <= BRUTE_MAX_REFERENCE or n_features >= 10)
         )
         self._tree = None if brute else KDTree(self.reference_, leaf_size=self.leaf_size)
+        # the brute-force kernel reads the reference column by column
+        self._reference_t = np.ascontiguousarray(self.reference_.T)
 
     def _search(
         self, arr: NDArray[np.float64], k: int
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         if self._tree is None:
-            return _kernels.knn_query(arr, self.reference_, k)
+            return _kernels.knn_query(arr, self._reference_t, k)
         dist, idx = self._tree.query(arr, k=k)
         return dist, idx
 
@@ -84,7 +86,8 @@ class KNNDetector(_Neighbours):
     "largest"``), or the mean or median of the k distances; higher = more anomalous. Equal
     to PyOD's ``KNN``: training scores leave each row itself out, new rows are searched
     among the training rows. Above ``max_fit_samples`` training rows a seeded subsample is
-    the reference set and ``decision_scores_`` are all training rows scored against it.
+    the reference set and ``decision_scores_`` are all training rows scored against it, a
+    row of the sample leaving itself out as above.
 
     Parameters
     ----------
@@ -148,9 +151,14 @@ class KNNDetector(_Neighbours):
         self._check_common()
         if self.method not in ("largest", "mean", "median"):
             raise ValueError(f"method must be 'largest', 'mean' or 'median', got {self.method!r}")
-        arr, subsampled = self._fit_reference(X)
-        if subsampled:
-            self._set_training_outputs(self._score(arr))
+        arr, rows = self._fit_reference(X)
+        if rows is not None:
+            # every training row against the reference sample, a reference row without itself
+            dist, _ = self._search(arr, self.n_neighbors_ + 1)
+            in_reference = np.zeros(arr.shape[0], dtype=bool)
+            in_reference[rows] = True
+            dist = np.where(in_reference[:, None], dist[:, 1:], dist[:, :-1])
+            self._set_training_outputs(self._reduce(np.ascontiguousarray(dist)))
         else:
             self._set_training_outputs(self._reduce(self._loo_neighbours()[0]))
         return self
@@ -247,11 +255,11 @@ class LOFDetector(_Neighbours):
         self
         """
         self._check_common()
-        arr, subsampled = self._fit_reference(X)
+        arr, rows = self._fit_reference(X)
         dist, idx = self._loo_neighbours()
         self.k_distance_ = np.ascontiguousarray(dist[:, -1])
         self.lrd_ = self._lrd(dist, idx)
-        if subsampled:
+        if rows is not None:
             self._set_training_outputs(self._score(arr))
         else:
             self._set_training_outputs(self.lrd_[idx].mean(axis=1) / self.lrd_)
