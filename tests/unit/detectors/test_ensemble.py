@@ -107,7 +107,15 @@ def test_score_is_weighted_mean_of_member_scores(seeded, fitted):
     np.testing.assert_allclose(equal.weights_, np.full(5, 0.2))
     z = np.column_stack(list(equal.member_scores(X[:50]).values()))
     np.testing.assert_allclose(z.mean(axis=1), equal.score_samples(X[:50]))
-    np.testing.assert_allclose(fitted.score_samples(X), fitted.decision_scores_, rtol=1e-9)
+    # training scores are new-row scores, except where the KNN member's reference rows
+    # leave themselves out at fit (a training row is never its own neighbour)
+    knn = fitted.members_[fitted.member_names_.index("knn")]
+    own = knn.score_samples(fitted._scaled_inputs(X)["robust"]) != knn.decision_scores_
+    assert 0 < own.sum() <= knn.reference_.shape[0]
+    np.testing.assert_allclose(
+        fitted.score_samples(X)[~own], fitted.decision_scores_[~own], rtol=1e-9
+    )
+    assert np.all(fitted.decision_scores_[own] > fitted.score_samples(X)[own])
 
 
 def test_one_row_equals_batch(seeded, fitted):
@@ -152,6 +160,61 @@ def test_custom_members_and_validation(seeded):
         Ensemble(members=[{"detector": "xgboost"}]).fit(X)
     with pytest.raises(ValueError, match=r"contamination must be in \(0, 0.5\], got 0.9"):
         Ensemble(contamination=0.9).fit(X)
+
+
+def test_member_scale_and_transform_options(seeded, tmp_path):
+    X, _ = seeded
+    X = X.copy()
+    X[:, 0] = np.exp(2.0 * X[:, 0])  # a heavy-tailed column
+    ens = Ensemble(
+        members=[
+            {"detector": "knn", "scale": "robust", "transform": "log", "name": "robust"},
+            {"detector": "knn", "scale": "standard", "name": "standard"},
+            {"detector": "knn", "standardise": True, "name": "older_spelling"},
+        ]
+    ).fit(X)
+    assert ens.member_scaling_ == ["robust", "standard", "standard"]
+    assert ens.member_transforms_ == ["log", None, None]
+    median = np.median(X, axis=0)
+    iqr = np.percentile(X, 75, axis=0) - np.percentile(X, 25, axis=0)
+    robust = ens.members_[0]
+    np.testing.assert_allclose(robust.reference_, (X - median) / iqr)
+    standard = ens.members_[1]
+    np.testing.assert_allclose(standard.reference_, (X - X.mean(axis=0)) / X.std(axis=0))
+    z = ens.member_scores(X[:30])
+    np.testing.assert_array_equal(z["standard"], z["older_spelling"])
+    raw = np.log(robust.score_samples((X[:30] - median) / iqr))
+    expected = robust_z(raw, ens.centres_[0], ens.scales_[0])
+    np.testing.assert_allclose(z["robust"], expected, rtol=1e-12)
+    # a duplicated row is at distance 0 from its twin: the log stays finite
+    twins = np.vstack([X, X[:5]])
+    assert np.isfinite(Ensemble(members=ens.members).fit(twins).decision_scores_).all()
+    detectors.save(ens, tmp_path / "ens")
+    loaded = detectors.load(tmp_path / "ens")
+    np.testing.assert_array_equal(loaded.score_samples(X), ens.score_samples(X))
+
+
+def test_member_option_validation(seeded):
+    X, _ = seeded
+    with pytest.raises(ValueError, match="scale must be one of"):
+        Ensemble(members=[{"detector": "knn", "scale": "minmax"}]).fit(X)
+    with pytest.raises(ValueError, match="transform must be one of"):
+        Ensemble(members=[{"detector": "knn", "transform": "sqrt"}]).fit(X)
+    with pytest.raises(ValueError, match="use scale alone"):
+        Ensemble(members=[{"detector": "knn", "standardise": True, "scale": "robust"}]).fit(X)
+
+
+def test_ensemble_saved_before_scale_options_loads_as_it_was(seeded):
+    X, _ = seeded
+    ens = Ensemble(members=[{"detector": "ecod"}, {"detector": "knn", "scale": "standard"}])
+    ens.fit(X)
+    expected = ens.score_samples(X[:50])
+    # what such a file held: standardised_ instead of the scale and transform lists
+    for name in ("member_scaling_", "member_transforms_", "transform_floors_"):
+        delattr(ens, name)
+    ens.standardised_ = np.array([False, True])
+    ens._restore()
+    np.testing.assert_array_equal(ens.score_samples(X[:50]), expected)
 
 
 def test_save_load_round_trip(tmp_path, seeded, fitted):
