@@ -6,7 +6,6 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
-from pyod.models.hbos import HBOS
 
 from detectors import _kernels
 from detectors.base import ArrayLike, BaseDetector
@@ -16,11 +15,13 @@ class HBOSDetector(BaseDetector):
     """HBOS: Histogram-Based Outlier Score (Goldstein and Dengel, 2012).
 
     One histogram per column; a row's score is minus the sum over columns of
-    ``log2(density + alpha)`` of its bin. Higher = more anomalous. Fitting runs PyOD's
-    ``HBOS`` once and freezes its ``bin_edges_`` and ``hist_`` as flat arrays; scoring is a
-    numba kernel with PyOD's rules (a value beyond the edges by at most ``tol`` bin widths
-    takes the edge bin, further out the column's lowest density), so scores equal PyOD's
-    ``decision_function`` on any rows.
+    ``log2(density + alpha)`` of its bin. Higher = more anomalous. Fitting builds the
+    histograms PyOD's ``HBOS`` builds (``np.histogram(column, bins, density=True)``, with
+    ``"auto"`` bins chosen by :func:`birge_rozenblac_bins`, equal to PyOD's
+    ``get_optimal_n_bins`` but from one sort instead of a histogram per candidate) and
+    freezes them as flat arrays; scoring is a numba kernel with PyOD's rules (a value beyond
+    the edges by at most ``tol`` bin widths takes the edge bin, further out the column's
+    lowest density), so scores equal PyOD's ``decision_function`` on any rows.
 
     Parameters
     ----------
@@ -82,13 +83,14 @@ class HBOSDetector(BaseDetector):
         """
         self._check_params()
         arr = self._fit_fill_values(self._validate_fit_input(X))
-        ref = HBOS(n_bins=self.n_bins, alpha=self.alpha, tol=self.tol).fit(arr)
-        if isinstance(ref.bin_edges_, list):  # "auto": ragged, one array per column
-            edges = [np.asarray(e, dtype=np.float64) for e in ref.bin_edges_]
-            hists = [np.asarray(h, dtype=np.float64) for h in ref.hist_]
-        else:
-            edges = [ref.bin_edges_[:, j].astype(np.float64) for j in range(arr.shape[1])]
-            hists = [ref.hist_[:, j].astype(np.float64) for j in range(arr.shape[1])]
+        edges: list[NDArray[np.float64]] = []
+        hists: list[NDArray[np.float64]] = []
+        for j in range(arr.shape[1]):
+            column = arr[:, j]
+            n_bins = birge_rozenblac_bins(column) if self.n_bins == "auto" else int(self.n_bins)
+            hist, column_edges = np.histogram(column, bins=n_bins, density=True)
+            hists.append(hist.astype(np.float64))
+            edges.append(column_edges.astype(np.float64))
         log_density = [np.log2(h + self.alpha) for h in hists]
         self.edges_ = np.concatenate(edges)
         self.edge_offsets_ = np.concatenate([[0], np.cumsum([len(e) for e in edges])]).astype(
@@ -130,3 +132,51 @@ class HBOSDetector(BaseDetector):
             self.min_log_density_,
             float(self.tol),
         )
+
+
+def birge_rozenblac_bins(column: NDArray[np.float64], epsilon: float = 1.0) -> int:
+    """The number of equal-width bins PyOD's ``get_optimal_n_bins`` picks for ``column``.
+
+    Birge and Rozenblac (2006): among ``b = 1 .. max(2, floor(sqrt(n))) - 1`` bins, the one
+    maximising ``sum_i [h_i log(b h_i / n + epsilon) - (b - 1 + log(b) ** 2.5)]`` over the
+    bin counts ``h_i``. PyOD builds a histogram of all ``n`` values per candidate
+    (``O(n sqrt(n))``: about 200 s for 10 columns of 619,000 rows); here the column is sorted
+    once and each candidate's counts come from a binary search of its edges, the same edges
+    and the same half-open bins as ``np.histogram`` (the last bin closed), so the counts, the
+    sums and the choice are PyOD's exactly.
+
+    Parameters
+    ----------
+    column : ndarray of shape (n_rows,)
+        Finite values.
+    epsilon : float, default 1.0
+        PyOD's stabilising term.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from pyod.models.hbos import get_optimal_n_bins
+    >>> x = np.random.default_rng(0).lognormal(size=5000)
+    >>> bool(birge_rozenblac_bins(x) == get_optimal_n_bins(x))
+    True
+    """
+    values = np.sort(np.asarray(column, dtype=np.float64))
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("expected at least one value to choose histogram bins, got none")
+    upper_bound = max(2, int(np.sqrt(n)))
+    first, last = float(values[0]), float(values[-1])
+    if first == last:  # np.histogram's range for a constant column
+        first, last = first - 0.5, last + 0.5
+    likelihood = np.empty(upper_bound - 1)
+    for i, b in enumerate(range(1, upper_bound)):
+        edges = np.linspace(first, last, b + 1, endpoint=True)
+        below = np.searchsorted(values, edges[:-1], side="left")
+        hist = np.diff(np.append(below, n))
+        likelihood[i] = np.sum(
+            hist * np.log(b * hist / n + epsilon) - (b - 1 + np.power(np.log(b), 2.5))
+        )
+    return int(np.argmax(likelihood)) + 1

@@ -10,14 +10,14 @@ import pytest
 import xgboost as xgb
 from pyod.models.copod import COPOD
 from pyod.models.ecod import ECOD
-from pyod.models.hbos import HBOS
+from pyod.models.hbos import HBOS, get_optimal_n_bins
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.lof import LOF
 from sklearn.ensemble import IsolationForest
 
 from detectors.empirical import COPODDetector, ECODDetector
-from detectors.histogram import HBOSDetector
+from detectors.histogram import HBOSDetector, birge_rozenblac_bins
 from detectors.isolation import IForestDetector
 from detectors.neighbours import KNNDetector, LOFDetector
 from detectors.supervised import XGBoostDetector
@@ -90,6 +90,23 @@ def test_hbos_equals_pyod_on_any_rows(
         np.testing.assert_allclose(
             det.score_samples(X), ref.decision_function(X), rtol=0, atol=1e-9
         )
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        np.random.default_rng(1).normal(size=3000),
+        np.random.default_rng(2).lognormal(sigma=2.0, size=20000),  # heavy tail
+        np.round(np.random.default_rng(3).normal(size=8000) * 2),  # ties
+        np.random.default_rng(4).integers(0, 3, 5000).astype(float),  # three values
+        np.random.default_rng(5).standard_cauchy(10000),
+        np.zeros(100),  # constant: np.histogram's +-0.5 range
+        np.r_[np.zeros(900), np.arange(1.0, 101.0)],  # zero-inflated count
+    ],
+    ids=["normal", "lognormal", "rounded", "three-values", "cauchy", "constant", "zero-inflated"],
+)
+def test_auto_bins_equal_pyod(column: np.ndarray) -> None:
+    assert birge_rozenblac_bins(column) == get_optimal_n_bins(column)
 
 
 @pytest.mark.parametrize("max_features", [1.0, 0.5])
