@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -189,7 +190,16 @@ class ScoringService:
                                      "claims per micro-batch of POST /v1/score",
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe)
+        self.score_latency = self.latency.labels("score")
+        self._counters: dict[tuple[str, str], Any] = {}
         self._swap_lock = threading.Lock()
+
+    def count(self, route: str, outcome: str) -> None:
+        """One more request of ``route`` with ``outcome`` (the labelled counter, looked up once)."""
+        counter = self._counters.get((route, outcome))
+        if counter is None:
+            counter = self._counters[route, outcome] = self.requests.labels(route, outcome)
+        counter.inc()
 
     def swap(self, scorer: Scorer) -> None:
         """Serve ``scorer`` from the next request on; requests in flight finish on the old one."""
@@ -213,29 +223,41 @@ def api_error(status: int, error: str, detail: str, problems: list[dict[str, Any
                          headers=headers)
 
 
+def authorise(service: ScoringService, headers: Mapping[str, str], scope: str) -> ApiKeyIdentity:
+    """The identity of the request's API key if it holds ``scope`` and is within its rate limit.
+
+    Raises the documented 401, 403 or 429 otherwise.
+    """
+    secret = headers.get("x-api-key")
+    authorization = headers.get("authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        secret = authorization[7:].strip()
+    if not secret:
+        raise api_error(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+                        headers={"WWW-Authenticate": "Bearer"})
+    identity = service.keys.verify(secret)
+    if identity is None:
+        raise api_error(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    if scope not in identity.scopes and "admin" not in identity.scopes:
+        raise api_error(403, "forbidden", f"this key lacks the {scope!r} scope")
+    limit = identity.rate_limit_per_minute or service.limiter.per_minute
+    wait = service.limiter.take(identity.key_id, limit)
+    if wait > 0:
+        raise api_error(429, "rate_limited", f"rate limit of {limit}/minute for this key",
+                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return identity
+
+
 def require_scope(scope: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
+    """A dependency checking the request's key (see :func:`authorise`); documents both headers."""
+
     async def check(
+        request: Request,
         service: ServiceDep,
         authorization: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
     ) -> ApiKeyIdentity:
-        secret = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            secret = authorization[7:].strip()
-        if not secret:
-            raise api_error(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
-                            headers={"WWW-Authenticate": "Bearer"})
-        identity = service.keys.verify(secret)
-        if identity is None:
-            raise api_error(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        if scope not in identity.scopes and "admin" not in identity.scopes:
-            raise api_error(403, "forbidden", f"this key lacks the {scope!r} scope")
-        limit = identity.rate_limit_per_minute or service.limiter.per_minute
-        wait = service.limiter.take(identity.key_id, limit)
-        if wait > 0:
-            raise api_error(429, "rate_limited", f"rate limit of {limit}/minute for this key",
-                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        return identity
+        return authorise(service, request.headers, scope)
 
     return check
 
@@ -252,32 +274,77 @@ def _problems(rejection: Any) -> list[dict[str, Any]]:
 router = APIRouter(tags=["scoring"])
 
 
-@router.post("/v1/score", response_model=ScorePublic, responses=ERRORS,
+#: The body and key headers of ``POST /v1/score`` as OpenAPI documents them: the route reads the
+#: raw body itself (one JSON parse, no per-request dependency tree), so they are declared here.
+SCORE_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "authorization", "in": "header", "required": False,
+         "schema": {"type": "string"}, "description": "Bearer <API key>"},
+        {"name": "x-api-key", "in": "header", "required": False,
+         "schema": {"type": "string"}, "description": "the API key (instead of Authorization)"},
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {
+            "schema": {"type": "object", "additionalProperties": True, "title": "Claim",
+                       "description": "one claim in the record spec's shape"},
+            "examples": {"claim": {"summary": "a housing claim", "value": EXAMPLE_CLAIM}},
+        }},
+    },
+}
+
+
+def invalid_body(expected: str, got: str) -> HTTPException:
+    """The 422 for a body that is not one JSON object (the shape FastAPI's own 422 gets)."""
+    return api_error(422, "invalid_body", "the request body is not what this endpoint takes",
+                     [{"claim_id": None, "field": "(body)", "expected": expected, "got": got}])
+
+
+def parse_claim_body(body: bytes) -> dict[str, Any]:
+    """The JSON object in ``body``; raises the documented 422 for anything else."""
+    if not body:
+        raise invalid_body("a JSON object (one claim)", "nothing")
+    try:
+        claim = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise invalid_body("a JSON object (one claim)", "invalid JSON") from None
+    if not isinstance(claim, dict):
+        raise invalid_body("a JSON object (one claim)", type(claim).__name__)
+    return claim
+
+
+def json_response(content: Any) -> Response:
+    """``content`` as JSON, encoded as Starlette's JSONResponse encodes it."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
+
+
+@router.post("/v1/score", response_model=ScorePublic, responses=ERRORS, openapi_extra=SCORE_OPENAPI,
              summary="Score one claim: risk, decision, priority and reasons")
-async def score(
-    service: ServiceDep,
-    _key: ScoreKey,
-    claim: Annotated[dict[str, Any], Body(openapi_examples={"claim": {"summary": "a housing claim", "value": EXAMPLE_CLAIM}})],
-) -> Any:
+async def score(request: Request) -> Response:
     """Validates the claim against the record spec, scores it, logs the decision and, when it is
     flagged, opens a case in the review queue. The same claim sent again returns the same answer
     and the same case; the same ``claim_id`` with different content gets 409."""
     start = time.perf_counter()
+    service: ScoringService = request.app.state.scoring
+    authorise(service, request.headers, "score")
+    claim = parse_claim_body(await request.body())
     scorer = service.scorer
     try:
         # concurrent requests are scored together (scoring/batching.py), each as if alone
         result = await service.batcher.score(scorer.validate(claim))
     except RecordRejected as exc:
-        service.requests.labels("score", "rejected").inc()
+        service.count("score", "rejected")
         raise api_error(422, "invalid_claim", str(exc), _problems(exc.rejection)) from None
     except ClaimConflict as exc:
-        service.requests.labels("score", "conflict").inc()
+        service.count("score", "conflict")
         raise api_error(409, "conflict", str(exc)) from None
-    service.requests.labels("score", result.decision).inc()
+    service.count("score", result.decision)
     if not result.replayed:
         service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
-    service.latency.labels("score").observe(time.perf_counter() - start)
-    return result.as_dict()
+    response = json_response(result.as_dict())
+    service.score_latency.observe(time.perf_counter() - start)
+    return response
 
 
 @router.post("/v1/score/batch", response_model=BatchOut, responses=ERRORS,

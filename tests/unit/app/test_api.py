@@ -107,7 +107,9 @@ def test_missing_field_and_masked_identity(api) -> None:
     assert "999-88-7777" not in r.text
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"null", b'"text"'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[1, 2]", b"null", b'"text"', b"", b"\xff\xfe{", b"[" * 10_000, b'{"a": 1} x']
+)
 def test_malformed_body_is_422(api, body) -> None:
     client, auth, _, _, _, _ = api
     r = client.post("/v1/score", content=body, headers={**auth, "Content-Type": "application/json"})
@@ -158,6 +160,8 @@ def test_openapi_documents_errors_and_examples(api) -> None:
     op = spec["paths"]["/v1/score"]["post"]
     assert {"401", "403", "409", "413", "422", "429"} <= set(op["responses"])
     assert "examples" in json.dumps(op["requestBody"])
+    assert {"authorization", "x-api-key"} <= {p["name"] for p in op["parameters"]}
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ScorePublic"}
 
 
 def test_review_queue_page_lists_flagged_claims(api) -> None:
