@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.models import DISPOSITIONS, TRANSITIONS, Base, Case, CaseEvent
 
+CASES = cast(Table, Case.__table__)
+CASE_EVENTS = cast(Table, CaseEvent.__table__)
 
-def _new_case(case_id: str, case: dict[str, Any]) -> Case:
-    return Case(
-        id=case_id,
-        claim_id=case["claim_id"],
-        event_time=case["event_time"],
-        priority=int(case["priority"]),
-        risk=float(case["risk"]),
-        risk_kind=case["risk_kind"],
-        program=case["program"],
-        amount=float(case["amount"]),
-        model_version=case["model_version"],
-        graph_version=case["graph_version"],
-        entity_id=case.get("entity_id"),
-        reasons=case["reasons"],
-        explanation=case.get("explanation"),
-        detector_scores=case["detector_scores"],
-    )
+
+def _case_row(case_id: str, case: dict[str, Any]) -> dict[str, Any]:
+    """The ``cases`` row of a new case (status, created_at: the table's defaults)."""
+    return {
+        "id": case_id,
+        "claim_id": case["claim_id"],
+        "event_time": case["event_time"],
+        "priority": int(case["priority"]),
+        "risk": float(case["risk"]),
+        "risk_kind": case["risk_kind"],
+        "program": case["program"],
+        "amount": float(case["amount"]),
+        "model_version": case["model_version"],
+        "graph_version": case["graph_version"],
+        "entity_id": case.get("entity_id"),
+        "reasons": case["reasons"],
+        "explanation": case.get("explanation"),
+        "detector_scores": case["detector_scores"],
+    }
 
 
 class TransitionError(ValueError):
@@ -55,32 +59,47 @@ class ReviewStore:
         A claim that has a case already (a retry, or another worker's) keeps it. When another
         worker opens one of the same claims meanwhile, the cases are opened one by one instead.
         """
-        with self.sessions() as s:
-            ids = [c["claim_id"] for c in cases]
-            rows = s.execute(select(Case.claim_id, Case.id).where(Case.claim_id.in_(ids)))
-            found: dict[str, str] = {claim_id: case_id for claim_id, case_id in rows}
-            out: list[str] = []
-            for case in cases:
-                case_id = found.get(case["claim_id"])
-                if case_id is None:
-                    case_id = "K" + secrets.token_hex(6)
-                    found[case["claim_id"]] = case_id
-                    s.add(_new_case(case_id, case))
-                    s.add(CaseEvent(case_id=case_id, actor="fraudlens", kind="opened",
-                                    detail={"risk": float(case["risk"]),
-                                            "model_version": case["model_version"]}))
-                out.append(case_id)
-            try:
-                s.commit()
-            except IntegrityError:  # another worker opened one of them first
-                s.rollback()
-                if len(cases) == 1:
-                    again = s.scalar(select(Case.id).where(Case.claim_id == cases[0]["claim_id"]))
-                    if again is None:
-                        raise
-                    return [again]
-                return [self.open_cases([case])[0] for case in cases]
-            return out
+        try:
+            with self.engine.begin() as conn:
+                return self.open_cases_in(conn, cases)
+        except IntegrityError:  # another worker opened one of them first
+            if len(cases) == 1:
+                with self.engine.connect() as conn:
+                    again = conn.scalar(select(Case.id).where(Case.claim_id == cases[0]["claim_id"]))
+                if again is None:
+                    raise
+                return [again]
+            return [self.open_cases([case])[0] for case in cases]
+
+    def open_cases_in(self, conn: Connection, cases: Sequence[dict[str, Any]]) -> list[str]:
+        """Open cases for flagged claims inside the caller's transaction ``conn``; ids in order.
+
+        The Scorer writes a micro-batch's cases and its decision-log rows in one transaction
+        this way. A claim that has a case already keeps it. If another worker opens one of
+        the same claims meanwhile, the insert raises ``IntegrityError``: the caller rolls back
+        and calls :meth:`open_cases`, which sorts it out.
+        """
+        ids = [c["claim_id"] for c in cases]
+        rows = conn.execute(select(Case.claim_id, Case.id).where(Case.claim_id.in_(ids)))
+        found: dict[str, str] = {claim_id: case_id for claim_id, case_id in rows}
+        new_cases: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        out: list[str] = []
+        for case in cases:
+            case_id = found.get(case["claim_id"])
+            if case_id is None:
+                case_id = "K" + secrets.token_hex(6)
+                found[case["claim_id"]] = case_id
+                new_cases.append(_case_row(case_id, case))
+                events.append({
+                    "case_id": case_id, "actor": "fraudlens", "kind": "opened", "note": None,
+                    "detail": {"risk": float(case["risk"]), "model_version": case["model_version"]},
+                })
+            out.append(case_id)
+        if new_cases:
+            conn.execute(insert(CASES), new_cases)
+            conn.execute(insert(CASE_EVENTS), events)
+        return out
 
     # -- reading ---------------------------------------------------------------------------
     def queue(self, status: str | None = "open", limit: int = 100, offset: int = 0) -> list[Case]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -64,15 +65,19 @@ class DecisionLog:
         metadata.create_all(engine)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Append rows in one transaction; the number written."""
+        with self.engine.begin() as conn:
+            return self.write(conn, rows)
+
+    def write(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
+        """Append rows inside the caller's transaction ``conn`` (a micro-batch's cases share it)."""
         batch = []
         for r in rows:
             r = dict(r)
             r["features"] = _clean(r["features"])
             r.setdefault("scored_at", datetime.now(UTC))
             batch.append(r)
-        if not batch:
-            return 0
-        with self.engine.begin() as conn:
+        if batch:
             conn.execute(insert(decision_log), batch)
         return len(batch)
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy import Connection, Engine
+
 
 @runtime_checkable
 class CaseSink(Protocol):
@@ -17,6 +19,23 @@ class CaseSink(Protocol):
     """
 
     def open_cases(self, cases: Sequence[dict[str, Any]]) -> list[str]: ...
+
+
+@runtime_checkable
+class TransactionalCaseSink(CaseSink, Protocol):
+    """A CaseSink in a database that can open cases inside the caller's transaction.
+
+    When it shares the decision log's engine, the Scorer writes a micro-batch's cases and its
+    decision-log rows in one transaction (one commit; a flagged claim's case and its log row
+    exist together or not at all). ``open_cases_in`` raises the database's ``IntegrityError``
+    when another worker opened one of the claims meanwhile; the caller rolls back and falls
+    back to ``open_cases``.
+    """
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def open_cases_in(self, conn: Connection, cases: Sequence[dict[str, Any]]) -> list[str]: ...
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sqlalchemy.exc import IntegrityError
 
 from explain.reasons import (
     Reason,
@@ -28,7 +29,7 @@ from fraudlens.spec import Claim, Rejection
 from scoring.bundle import Bundle, BundleError
 from scoring.decision_log import DecisionLog
 from scoring.policy import calibrate, percentile
-from scoring.protocols import CaseSink
+from scoring.protocols import CaseSink, TransactionalCaseSink
 from scoring.results import ClaimConflict, RecordRejected, ScoreResult
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class Scorer:
         self.names = bundle.feature_names
         self.supervised_names = [*self.names, "outlier_risk"]
         self._describe = _describer(bundle)
+        # a micro-batch's cases and decision-log rows in one transaction, where they share it
+        self._together = log is not None and (
+            sink is None or (isinstance(sink, TransactionalCaseSink) and sink.engine is log.engine)
+        )
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -236,7 +241,8 @@ class Scorer:
         element-wise, so a row's scores do not depend on its batch. A claim logged before (or
         twice in ``claims``) returns the logged answer; the same id with different content gets
         a :class:`ClaimConflict` in its place. The graph rows of the batch are written in one
-        transaction and its decision-log rows in another.
+        transaction; its decision-log rows and the cases of its flagged claims in another (when
+        the case sink shares the log's database; else the cases commit first, then the log).
         """
         digests = [self.content_hash(c) for c in claims]
         out: list[ScoreResult | ClaimConflict | None] = [None] * len(claims)
@@ -291,19 +297,59 @@ class Scorer:
         s = self.score_matrix(X)
         explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
         scored_at = datetime.now(UTC).isoformat()
-        results = self._results([claims[k] for k in new], s, explained, scored_at)
+        batch = [claims[k] for k in new]
+        plain = [self._result(c, s, i, explained, scored_at) for i, c in enumerate(batch)]
         if self.log is None:
-            for k, result in zip(new, results, strict=True):
+            for k, result in zip(new, self._with_cases(batch, plain), strict=True):
                 out[k] = result
             return
-        rows = [
-            self._log_row(claims[k], digests[k], X[i], result, source)
-            for i, (k, result) in enumerate(zip(new, results, strict=True))
-        ]
-        already = self.log.append_new(rows)  # another worker may have logged some meanwhile
+        batch_digests = [digests[k] for k in new]
+        results = self._log_together(batch, batch_digests, X, plain, source)
+        already: dict[str, dict[str, Any]] = {}
+        if results is None:  # cases and log apart: another worker got to some claims first
+            results = self._with_cases(batch, plain)
+            rows = [
+                self._log_row(c, batch_digests[i], X[i], results[i], source)
+                for i, c in enumerate(batch)
+            ]
+            already = self.log.append_new(rows)  # another worker may have logged some meanwhile
         for k, result in zip(new, results, strict=True):
             prev = already.get(claims[k].claim_id)
             out[k] = result if prev is None else _logged_answer(prev, digests[k])
+
+    def _log_together(
+        self,
+        claims: Sequence[Claim],
+        digests: Sequence[str],
+        X: NDArray[np.float64],
+        results: list[ScoreResult],
+        source: str,
+    ) -> list[ScoreResult] | None:
+        """Open the flagged claims' cases and log every claim in one transaction.
+
+        Returns the results with their case ids; None, with nothing written, when the case
+        sink cannot share the decision log's transaction, or when another worker logged or
+        opened one of these claims meanwhile (the caller then writes them apart).
+        """
+        if not self._together:
+            return None
+        assert self.log is not None
+        flagged = [k for k, r in enumerate(results) if r.decision == "review"]
+        out = list(results)
+        try:
+            with self.log.engine.begin() as conn:
+                if flagged and self.sink is not None:
+                    sink = cast(TransactionalCaseSink, self.sink)
+                    case_ids = sink.open_cases_in(conn, [_case(claims[k], out[k]) for k in flagged])
+                    for k, case_id in zip(flagged, case_ids, strict=True):
+                        out[k] = replace(out[k], case_id=case_id)
+                self.log.write(
+                    conn,
+                    [self._log_row(c, digests[i], X[i], out[i], source) for i, c in enumerate(claims)],
+                )
+        except IntegrityError:
+            return None
+        return out
 
     # -- a frame -------------------------------------------------------------------------------
     def score_frame(self, frame: pd.DataFrame, source: str = "batch") -> pd.DataFrame:
@@ -398,12 +444,17 @@ class Scorer:
         explained: dict[int, tuple[list[Reason], dict[str, Any]]],
         scored_at: str,
     ) -> list[ScoreResult]:
-        """Results for scored claims (row ``k`` of ``s`` is ``claims[k]``); the flagged ones get
-        their cases, opened together."""
+        """Results for scored claims (row ``k`` of ``s`` is ``claims[k]``), with their cases."""
         results = [self._result(c, s, k, explained, scored_at) for k, c in enumerate(claims)]
+        return self._with_cases(claims, results)
+
+    def _with_cases(self, claims: Sequence[Claim], results: list[ScoreResult]) -> list[ScoreResult]:
+        """``results`` with case ids: the flagged claims' cases opened together (in their own
+        transaction)."""
         flagged = [k for k, r in enumerate(results) if r.decision == "review"]
         if self.sink is None or not flagged:
             return results
+        results = list(results)
         case_ids = self.sink.open_cases([_case(claims[k], results[k]) for k in flagged])
         for k, case_id in zip(flagged, case_ids, strict=True):
             results[k] = replace(results[k], case_id=case_id)

@@ -86,13 +86,15 @@ def test_cases_opened_together_and_a_race_keeps_one_case(engine) -> None:
     assert ids[1] == first and ids[0] == ids[3] and len(set(ids)) == 3
     raced: list[str] = []
 
-    def meanwhile(_session) -> None:
-        if not raced:
-            raced.append(other.open_case(_case("B4")))
+    def meanwhile(_conn, _cursor, statement, *_args) -> None:
+        # another worker opens B4 after this batch looked for existing cases, before it inserts
+        if not raced and statement.lstrip().upper().startswith("INSERT INTO CASES"):
+            raced.append("")
+            raced[0] = other.open_case(_case("B4"))
 
-    event.listen(store.sessions, "before_commit", meanwhile)
+    event.listen(engine, "before_cursor_execute", meanwhile)
     try:
         got = store.open_cases([_case("B3"), _case("B4")])
     finally:
-        event.remove(store.sessions, "before_commit", meanwhile)
+        event.remove(engine, "before_cursor_execute", meanwhile)
     assert got[1] == raced[0] and store.count() == 5

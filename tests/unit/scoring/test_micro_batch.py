@@ -143,3 +143,60 @@ def test_batcher_passes_conflicts_and_failures_to_each_caller(fresh) -> None:
     assert [type(r) for r in asyncio.run(two())] == [RuntimeError, RuntimeError]
     with pytest.raises(ValueError, match="max_batch must be >= 1"):
         MicroBatcher(lambda: scorer, max_batch=0)
+
+
+def _transactions(engine):
+    """Record, per committed transaction, the tables it inserted into (a list of sets)."""
+    from sqlalchemy import event
+
+    done: list[set[str]] = []
+    open_: dict[int, set[str]] = {}
+
+    def on_execute(conn, _cursor, statement, *_args) -> None:
+        words = statement.split()
+        if len(words) > 2 and words[0].upper() == "INSERT" and words[1].upper() == "INTO":
+            open_.setdefault(id(conn), set()).add(words[2].strip('"'))
+
+    def on_commit(conn) -> None:
+        done.append(open_.pop(id(conn), set()))
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    return done, lambda: (event.remove(engine, "before_cursor_execute", on_execute),
+                          event.remove(engine, "commit", on_commit))
+
+
+def test_a_batch_logs_and_opens_its_cases_in_one_transaction(fresh) -> None:
+    scorer, new = fresh("t")
+    claims = [scorer.validate(r) for r in new.iloc[:200].to_dict("records")]
+    done, stop = _transactions(scorer.log.engine)
+    try:
+        results = scorer.score_many(claims)
+    finally:
+        stop()
+    flagged = [r for r in results if r.decision == "review"]
+    assert flagged and all(r.case_id for r in flagged)
+    writes = [t for t in done if t & {"cases", "case_events", "decision_log"}]
+    assert writes == [{"cases", "case_events", "decision_log"}]
+    for r in flagged:  # the logged row names the case the answer names
+        assert scorer.log.get(r.claim_id)["case_id"] == r.case_id
+        assert scorer.sink.by_claim(r.claim_id).id == r.case_id
+
+
+def test_a_claim_logged_by_another_worker_during_a_batch_gets_the_logged_answer(fresh, monkeypatch) -> None:
+    """Another worker logs a claim after this batch looked (the shared transaction then fails
+    on it): nothing of the batch is half written, the batch is written apart, and that claim
+    gets the logged answer and keeps its one case."""
+    scorer, new = fresh("r")
+    recs = new.iloc[:200].to_dict("records")
+    claims = [scorer.validate(r) for r in recs]
+    first = scorer.score_many(claims[:100])
+    k = next(i for i, r in enumerate(first) if r.decision == "review")
+    n_cases, n_logged = scorer.sink.count(), scorer.log.count()
+    monkeypatch.setattr(scorer.log, "existing", lambda ids: {})  # the check sees nothing yet
+    again = scorer.score_many([claims[k], *claims[100:]])
+    assert again[0].replayed and again[0].risk == first[k].risk and again[0].case_id == first[k].case_id
+    fresh_flagged = [r for r in again[1:] if r.decision == "review"]
+    assert not any(r.replayed for r in again[1:]) and all(r.case_id for r in fresh_flagged)
+    assert scorer.log.count() - n_logged == 100
+    assert scorer.sink.count() - n_cases == len(fresh_flagged)
