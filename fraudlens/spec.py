@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -518,10 +519,23 @@ def _check_id(v: Any, column: str, errors: list[FieldError]) -> str | None:
     return str(v).strip()
 
 
+#: Plain ISO 8601 date-times (what APIs send): parsed by the standard library, which gives the
+#: same instant and zone as pandas for these; anything else goes through pandas.
+_PLAIN_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
 def _check_timestamp(v: Any, column: str, errors: list[FieldError]) -> datetime | None:
     if _missing(v):
         errors.append(FieldError(column, "an ISO 8601 date-time", "nothing"))
         return None
+    if isinstance(v, str) and _PLAIN_ISO.fullmatch(v.strip()):
+        try:
+            plain = datetime.fromisoformat(v.strip())
+            return plain.replace(tzinfo=UTC) if plain.tzinfo is None else plain.astimezone(UTC)
+        except (ValueError, OverflowError):  # e.g. 2025-02-30: pandas decides, below
+            pass
     try:
         if isinstance(v, datetime):
             ts = pd.Timestamp(v)
@@ -530,13 +544,12 @@ def _check_timestamp(v: Any, column: str, errors: list[FieldError]) -> datetime 
         else:
             raise ValueError
         ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
+        if ts is pd.NaT:
+            raise ValueError
+        return ts.to_pydatetime()  # raises for a year past 9999 in UTC
     except (ValueError, TypeError, OverflowError):
         errors.append(FieldError(column, "an ISO 8601 date-time", _show(v)))
         return None
-    if ts is pd.NaT:
-        errors.append(FieldError(column, "an ISO 8601 date-time", _show(v)))
-        return None
-    return ts.to_pydatetime()
 
 
 def _to_float(v: Any) -> float | None:

@@ -166,3 +166,29 @@ def test_spec_hash_is_stable_and_changes_with_content() -> None:
     a = RecordSpec.default()
     b = RecordSpec.from_dict({**a.raw, "version": 2})
     assert a.hash == RecordSpec.default().hash != b.hash
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "2025-03-01T09:30:00Z", "2025-03-01T09:30:00+00:00", "2025-03-01 09:30:00", "2025-03-01T09:30",
+        "2025-03-01T09:30:00.5-05:00", "2025-03-01T09:30:00.123456+05:30", " 2024-02-29T23:59:59+14:00 ",
+        "1970-01-01T00:00:00-12:00", "2025-12-31T23:30:00-01:00",
+    ],
+)
+def test_plain_iso_timestamps_parse_as_pandas_does(spec: RecordSpec, when: str) -> None:
+    """The standard-library fast path gives the instant, zone and text pandas gives."""
+    claim = spec.validate_record({**GOOD, "submitted_at": when})
+    assert isinstance(claim, Claim)
+    ts = pd.Timestamp(when.strip())
+    expected = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+    assert claim.timestamp == expected and str(claim.timestamp) == str(expected)
+    assert claim.timestamp.utcoffset() is not None and claim.timestamp.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "when", ["2025-02-30T09:30:00Z", "2025-13-01T00:00", "9999-12-31T23:00:00-05:00", "2025-03-01T25:00"]
+)
+def test_impossible_timestamps_are_rejected_not_errors(spec: RecordSpec, when: str) -> None:
+    out = spec.validate_record({**GOOD, "submitted_at": when})
+    assert isinstance(out, Rejection) and [e.field for e in out.errors] == ["submitted_at"]
