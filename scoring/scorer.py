@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -284,9 +285,9 @@ class Scorer:
                 if not isinstance(g, dict):  # the graph holds this id with other content
                     out[new[i]] = ClaimConflict(claims[new[i]].claim_id)
             names = self.bundle.graph_features
+            row = itemgetter(*names) if len(names) > 1 else (lambda g: (g[names[0]],))
             x_graph = np.array(
-                [[cast(dict[str, float], added[i])[n] for n in names] for i in keep],
-                dtype=np.float64,
+                [row(cast(dict[str, float], added[i])) for i in keep], dtype=np.float64
             ).reshape(len(keep), len(names))
             new = [new[i] for i in keep]
             X = np.hstack([x_claim[keep], x_graph])
