@@ -36,6 +36,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 REPO = Path(__file__).resolve().parents[1]
+# This folder holds detectors.py (the speed benchmark): run as a script, it comes first on
+# sys.path and would shadow the ``detectors`` package, also when PYTHONPATH names the repo. Drop it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
