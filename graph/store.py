@@ -8,7 +8,6 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -231,17 +230,18 @@ def lock_and_read_seq(conn: sa.Connection) -> int:
 
 
 class ClaimColumns(NamedTuple):
-    """New ``graph_claims`` rows as columns (cheap to make, and to send to another process)."""
+    """New ``graph_claims`` rows as columns, numbers as arrays (cheap to send to another
+    process: a pickled array is one copy, a list of tuples one object per value)."""
 
-    seq: list[int]
+    seq: NDArray[np.int64]
     claim_id: list[str]
-    entity: list[int]
-    ts: list[float]
+    entity: NDArray[np.int64]
+    ts: NDArray[np.float64]
     program: list[str]
-    amount: list[float]
-    keys: list[tuple[int, ...]]
-    nid_invalid: list[bool]
-    fingerprint: list[int]
+    amount: NDArray[np.float64]
+    keys: NDArray[np.int64]  # one row per claim, one column per key slot
+    nid_invalid: NDArray[np.bool_]
+    fingerprint: NDArray[np.int64]
     features: NDArray[np.float64]
 
 
@@ -267,16 +267,18 @@ def new_rows(
 ) -> NewRows:
     """The rows of ``pending`` (copied: the caller may clear it) and the new sequence number."""
     claims = pending.claims
+    n = len(claims)
+    width = len(claims[0][1].keys) if claims else 0
     columns = ClaimColumns(
-        [c[0] for c in claims],
+        np.fromiter((c[0] for c in claims), dtype=np.int64, count=n),
         [c[1].claim_id for c in claims],
-        [c[2] for c in claims],
-        [c[1].ts for c in claims],
+        np.fromiter((c[2] for c in claims), dtype=np.int64, count=n),
+        np.fromiter((c[1].ts for c in claims), dtype=np.float64, count=n),
         [c[1].program for c in claims],
-        [c[1].amount for c in claims],
-        [c[1].keys for c in claims],
-        [c[1].nid_invalid for c in claims],
-        [c[1].fingerprint for c in claims],
+        np.fromiter((c[1].amount for c in claims), dtype=np.float64, count=n),
+        np.asarray([c[1].keys for c in claims], dtype=np.int64).reshape(n, width),
+        np.fromiter((c[1].nid_invalid for c in claims), dtype=np.bool_, count=n),
+        np.fromiter((c[1].fingerprint for c in claims), dtype=np.int64, count=n),
         features_of.take([c[3] for c in claims], axis=0),
     )
     return NewRows(
@@ -291,24 +293,29 @@ def new_rows(
     )
 
 
+def _blobs(a: NDArray[np.generic]) -> list[bytes]:
+    """Each row of a 2-d array as little-endian bytes."""
+    data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
+    w = a.dtype.itemsize * a.shape[1]
+    return [data[i : i + w] for i in range(0, w * len(a), w)] if w else [b""] * len(a)
+
+
 def _claim_rows(c: ClaimColumns) -> list[tuple]:
-    features = np.ascontiguousarray(c.features, dtype="<f8").tobytes()
-    fw = 8 * c.features.shape[1]
-    return [
-        (
-            c.seq[i],
-            c.claim_id[i],
-            c.entity[i],
-            c.ts[i],
-            c.program[i],
-            c.amount[i],
-            struct.pack(f"<{len(c.keys[i])}q", *c.keys[i]),
-            c.nid_invalid[i],
-            c.fingerprint[i],
-            features[i * fw : (i + 1) * fw],
+    return list(
+        zip(
+            c.seq.tolist(),
+            c.claim_id,
+            c.entity.tolist(),
+            c.ts.tolist(),
+            c.program,
+            c.amount.tolist(),
+            _blobs(c.keys),
+            c.nid_invalid.tolist(),
+            c.fingerprint.tolist(),
+            _blobs(c.features.astype(np.float64, copy=False)),
+            strict=True,
         )
-        for i in range(len(c.seq))
-    ]
+    )
 
 
 def write_rows(conn: sa.Connection, rows: NewRows) -> None:
