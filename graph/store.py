@@ -321,7 +321,8 @@ def _claim_rows(c: ClaimColumns) -> list[tuple]:
 def write_rows(conn: sa.Connection, rows: NewRows) -> None:
     """Write new rows (from this process or another), then their sequence number."""
     if conn.dialect.name == "sqlite" and len(rows.claims.seq) > 1000:
-        conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for a bulk write
+        # 64 MiB for a bulk write: as fast as 256 MiB at 1M claims, 200 MiB less memory
+        conn.exec_driver_sql("PRAGMA cache_size=-65536")
     _insert_many(conn, claims_table, _claim_rows(rows.claims))
     _insert_many(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in rows.entities))
     _insert_many(conn, keys_table, sorted(rows.keys))  # in key order: B-tree appends
