@@ -373,10 +373,15 @@ class IdentityGraph:
             if enabled:
                 gc.enable()
         logger.info("identity graph built: %d claims, %d entities", len(X), len(index.entities))
+        del ordered, parts  # the sorted copy is not needed for the answer
         ids = X["claim_id"].astype(str).tolist()
         rows = [index.claim_row[c] for c in ids]
+        # the rows taken are a new array: the frame may own it (no second copy of the features)
         return pd.DataFrame(
-            index.feature_rows(rows), columns=GRAPH_FEATURES, index=pd.Index(ids, name="claim_id")
+            index.feature_rows(rows),
+            columns=GRAPH_FEATURES,
+            index=pd.Index(ids, name="claim_id"),
+            copy=False,
         )
 
     def _ingest(self, claims: list[HashedClaim]) -> None:
