@@ -410,12 +410,8 @@ def _knn_rows(
     for b in prange(n_blocks):
         acc = np.empty(n_ref, dtype=np.float64)
         for i in range(b * _KNN_BLOCK, min((b + 1) * _KNN_BLOCK, n_rows)):
-            xi = X[i, 0]
-            ref = reference_t[0]
-            for r in range(n_ref):
-                diff = xi - ref[r]
-                acc[r] = diff * diff
-            for j in range(1, n_features):
+            acc[:] = 0.0  # 0 + d * d is d * d exactly: the same sums as starting at column 0
+            for j in range(n_features):
                 xj = X[i, j]
                 ref = reference_t[j]
                 for r in range(n_ref):

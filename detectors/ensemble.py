@@ -381,11 +381,12 @@ class Ensemble(BaseDetector):
     # -- scoring -----------------------------------------------------------------------------
     def _fit_column_scaling(self, arr: NDArray[np.float64]) -> None:
         """Freeze the column statistics the members' ``scale`` options need."""
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(arr, axis=0)
-            std = np.nanstd(arr, axis=0)
-        self.input_means_ = np.where(np.isfinite(mean), mean, 0.0)
-        self.input_scales_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+        if "standard" in self.member_scaling_:
+            with np.errstate(all="ignore"):
+                mean = np.nanmean(arr, axis=0)
+                std = np.nanstd(arr, axis=0)
+            self.input_means_ = np.where(np.isfinite(mean), mean, 0.0)
+            self.input_scales_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         if "robust" in self.member_scaling_:
             stats = [_robust_column(arr[:, j]) for j in range(arr.shape[1])]
             self.input_medians_ = np.array([c for c, _ in stats], dtype=np.float64)
@@ -465,16 +466,11 @@ class Ensemble(BaseDetector):
 
 
 def _robust_column(column: NDArray[np.float64]) -> tuple[float, float]:
-    """Median and scale of one training column for ``scale="robust"`` (NaN ignored).
-
-    The scale is the IQR, falling back like :func:`fit_robust_scale` (5-95% range / 3, then
-    the standard deviation, then 1) where more than half the values tie; an empty or
-    all-missing column gets (0, 1).
-    """
-    finite = column[np.isfinite(column)]
-    if finite.size == 0:
+    """:func:`fit_robust_scale` of one training column for ``scale="robust"`` (NaN ignored);
+    an empty or all-missing column gets (0, 1) instead of an error."""
+    if not np.isfinite(column).any():
         return 0.0, 1.0
-    return fit_robust_scale(finite)
+    return fit_robust_scale(column)
 
 
 def _combine(z: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]:

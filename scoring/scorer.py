@@ -7,9 +7,10 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -335,15 +336,12 @@ class Scorer:
         if not self._together:
             return None
         assert self.log is not None
-        flagged = [k for k, r in enumerate(results) if r.decision == "review"]
-        out = list(results)
         try:
             with self.log.engine.begin() as conn:
-                if flagged and self.sink is not None:
-                    sink = cast(TransactionalCaseSink, self.sink)
-                    case_ids = sink.open_cases_in(conn, [_case(claims[k], out[k]) for k in flagged])
-                    for k, case_id in zip(flagged, case_ids, strict=True):
-                        out[k] = replace(out[k], case_id=case_id)
+                sink = cast(TransactionalCaseSink | None, self.sink)
+                out = self._with_cases(
+                    claims, results, None if sink is None else partial(sink.open_cases_in, conn)
+                )
                 self.log.write(
                     conn,
                     [self._log_row(c, digests[i], X[i], out[i], source) for i, c in enumerate(claims)],
@@ -449,14 +447,21 @@ class Scorer:
         results = [self._result(c, s, k, explained, scored_at) for k, c in enumerate(claims)]
         return self._with_cases(claims, results)
 
-    def _with_cases(self, claims: Sequence[Claim], results: list[ScoreResult]) -> list[ScoreResult]:
-        """``results`` with case ids: the flagged claims' cases opened together (in their own
-        transaction)."""
+    def _with_cases(
+        self,
+        claims: Sequence[Claim],
+        results: list[ScoreResult],
+        open_cases: Callable[[list[dict[str, Any]]], list[str]] | None = None,
+    ) -> list[ScoreResult]:
+        """``results`` with case ids: the flagged claims' cases opened together, by
+        ``open_cases`` (default: the sink's ``open_cases``, in its own transaction)."""
         flagged = [k for k, r in enumerate(results) if r.decision == "review"]
-        if self.sink is None or not flagged:
+        if open_cases is None and self.sink is not None:
+            open_cases = self.sink.open_cases
+        if open_cases is None or not flagged:
             return results
         results = list(results)
-        case_ids = self.sink.open_cases([_case(claims[k], results[k]) for k in flagged])
+        case_ids = open_cases([_case(claims[k], results[k]) for k in flagged])
         for k, case_id in zip(flagged, case_ids, strict=True):
             results[k] = replace(results[k], case_id=case_id)
         return results
