@@ -11,18 +11,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import graph
-from fraudlens.database import make_engine
+from fraudlens.database import WalCheckpointer, make_engine, sqlite_file
 from fraudlens.settings import Settings
 from review.keys import SqlKeyStore
 from review.store import ReviewStore
 from review.web import router as review_router
-from scoring.api import ScoringService
+from scoring.api import INTERNAL_ERROR, ScoringService, serve_score, too_large_body
 from scoring.api import router as scoring_router
 from scoring.bundle import Bundle, BundleError
 from scoring.decision_log import DecisionLog
@@ -167,9 +167,7 @@ class BodyLimit:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = (
-            b'{"error":"too_large","detail":"request body over %d bytes","problems":[]}' % self.limit
-        )
+        body = too_large_body(self.limit)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -179,10 +177,32 @@ class _TooLarge(Exception):
     pass
 
 
+class FraudlensApp(FastAPI):
+    """The service's FastAPI app; ``POST /v1/score``, the hot path that integrating systems call
+    per claim, is answered by :func:`scoring.api.serve_score` before the framework's middleware
+    and routing (same answers, errors and metrics as the documented FastAPI route, which serves it
+    when this app is mounted under a prefix)."""
+
+    body_limit: int = 2_000_000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/score" and scope["method"] == "POST":
+            await serve_score(self.state.scoring, scope, receive, send, self.body_limit)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scorer | None = None,
                review: ReviewStore | None = None) -> FastAPI:
     """Build the app. Nothing heavy happens at import; Ray is never started here."""
-    engine = engine or make_engine(settings.db_url)
+    checkpointer = None
+    if engine is None:
+        # the server's own engine: its write-ahead log is copied by a thread, not by requests
+        engine = make_engine(settings.db_url, background_checkpoints=True)
+        path = sqlite_file(engine)
+        checkpointer = WalCheckpointer(path) if path else None
+        if checkpointer is not None:
+            checkpointer.start()  # now, not at start-up: a server without lifespan events needs it too
     if scorer is None:
         scorer, review = build_scorer(settings, engine)
     review = review or ReviewStore(engine)
@@ -210,8 +230,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         yield
         if watcher is not None:
             watcher.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
 
-    app = FastAPI(
+    app = FraudlensApp(
         lifespan=lifespan,
         title="fraudlens",
         version="0.1.0",
@@ -221,6 +243,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
             "claim by itself. Authenticate with an API key (`Authorization: Bearer <key>`)."
         ),
     )
+    app.body_limit = settings.api.max_body_bytes
     app.state.settings = settings
     app.state.engine = engine
     app.state.review = review
@@ -259,7 +282,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unexpected error: %s", type(exc).__name__)
-        return JSONResponse({"error": "internal", "detail": "internal error; it has been logged", "problems": []},
-                            status_code=500)
+        return Response(INTERNAL_ERROR, status_code=500, media_type="application/json")

@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
 from fraudlens.spec import Claim
 from scoring.batching import MicroBatcher
@@ -313,22 +314,18 @@ def parse_claim_body(body: bytes) -> dict[str, Any]:
     return claim
 
 
-def json_response(content: Any) -> Response:
+def json_bytes(content: Any) -> bytes:
     """``content`` as JSON, encoded as Starlette's JSONResponse encodes it."""
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-@router.post("/v1/score", response_model=ScorePublic, responses=ERRORS, openapi_extra=SCORE_OPENAPI,
-             summary="Score one claim: risk, decision, priority and reasons")
-async def score(request: Request) -> Response:
-    """Validates the claim against the record spec, scores it, logs the decision and, when it is
-    flagged, opens a case in the review queue. The same claim sent again returns the same answer
-    and the same case; the same ``claim_id`` with different content gets 409."""
+async def score_body(service: ScoringService, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The JSON answer to ``POST /v1/score`` with ``body``; raises the documented 4xx as an
+    :class:`HTTPException` (``detail`` is the error body). Both ways in share it: the FastAPI
+    route below and the lean path a worker serves it by (:func:`serve_score`)."""
     start = time.perf_counter()
-    service: ScoringService = request.app.state.scoring
-    authorise(service, request.headers, "score")
-    claim = parse_claim_body(await request.body())
+    authorise(service, headers, "score")
+    claim = parse_claim_body(body)
     scorer = service.scorer
     try:
         # concurrent requests are scored together (scoring/batching.py), each as if alone
@@ -342,9 +339,93 @@ async def score(request: Request) -> Response:
     service.count("score", result.decision)
     if not result.replayed:
         service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
-    response = json_response(result.as_dict())
+    out = json_bytes(result.as_dict())
     service.score_latency.observe(time.perf_counter() - start)
-    return response
+    return out
+
+
+@router.post("/v1/score", response_model=ScorePublic, responses=ERRORS, openapi_extra=SCORE_OPENAPI,
+             summary="Score one claim: risk, decision, priority and reasons")
+async def score(request: Request) -> Response:
+    """Validates the claim against the record spec, scores it, logs the decision and, when it is
+    flagged, opens a case in the review queue. The same claim sent again returns the same answer
+    and the same case; the same ``claim_id`` with different content gets 409."""
+    body = await score_body(request.app.state.scoring, request.headers, await request.body())
+    return Response(body, media_type="application/json")
+
+
+# --- the lean path of POST /v1/score ---------------------------------------------------------------
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_KEY_HEADERS = (b"authorization", b"x-api-key")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (else :class:`_BodyTooLarge`)."""
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    raw = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def serve_score(service: ScoringService, scope: Scope, receive: Receive, send: Send, body_limit: int) -> None:
+    """``POST /v1/score`` as a plain ASGI call: the same answers, errors and metrics as the
+    FastAPI route (both call :func:`score_body`), without the framework's middleware, routing and
+    request objects, which cost a worker about as much CPU as scoring a claim (measured: see
+    docs/benchmarks.md). The app factory's app sends this one route here."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _KEY_HEADERS}
+    try:
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > body_limit:
+            raise _BodyTooLarge
+        answer = await score_body(service, headers, await _read_body(receive, body_limit))
+    except HTTPException as exc:
+        await _send_json(send, exc.status_code, json_bytes(exc.detail), exc.headers)
+        return
+    except _BodyTooLarge:
+        await _send_json(send, 413, too_large_body(body_limit))
+        return
+    except _ClientGone:
+        return
+    except Exception as exc:  # noqa: BLE001 - any failure is a logged 500, never a traceback
+        log.exception("unexpected error: %s", type(exc).__name__)
+        await _send_json(send, 500, INTERNAL_ERROR)
+        return
+    await _send_json(send, 200, answer)
+
+
+#: The body of a 500 (the app's handler for unexpected errors sends the same).
+INTERNAL_ERROR = b'{"error":"internal","detail":"internal error; it has been logged","problems":[]}'
+
+
+def too_large_body(limit: int) -> bytes:
+    """The body of a 413 for a request body over ``limit`` bytes."""
+    return b'{"error":"too_large","detail":"request body over %d bytes","problems":[]}' % limit
 
 
 @router.post("/v1/score/batch", response_model=BatchOut, responses=ERRORS,

@@ -238,3 +238,55 @@ async def _metrics(app) -> str:
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         return (await c.get("/metrics")).text
+
+
+def _framework_route(app):
+    """The app without its lean path: every request goes through FastAPI's routing."""
+    from fastapi import FastAPI
+
+    async def asgi(scope, receive, send):
+        await FastAPI.__call__(app, scope, receive, send)
+
+    return TestClient(asgi, raise_server_exceptions=False)
+
+
+def test_lean_path_answers_as_the_framework_route(api) -> None:
+    client, auth, audit_key, records, _, app = api
+    route = _framework_route(app)
+    # a new claim through each way in, then again through the other: the same answer
+    for first, second, rec in ((client, route, records[900]), (route, client, records[901])):
+        a = first.post("/v1/score", json=rec, headers=auth)
+        b = second.post("/v1/score", json=rec, headers=auth)
+        assert a.status_code == b.status_code == 200
+        assert a.json() == b.json() and a.headers["content-type"] == b.headers["content-type"]
+    conflict = {**records[900], "amount": records[900]["amount"] + 1}
+    cases = [
+        ({"json": conflict, "headers": auth}, 409),
+        ({"json": {**records[902], "claim_id": "API-LEAN-BAD", "amount": "?"}, "headers": auth}, 422),
+        ({"content": b"[1, 2]", "headers": auth}, 422),
+        ({"content": b"", "headers": auth}, 422),
+        ({"json": records[903]}, 401),
+        ({"json": records[903], "headers": {"Authorization": "Bearer nope"}}, 401),
+        ({"json": records[903], "headers": {"X-API-Key": audit_key}}, 403),
+        ({"json": {**records[903], "padding": "x" * 30_000}, "headers": auth}, 413),
+    ]
+    for kwargs, status in cases:
+        a, b = client.post("/v1/score", **kwargs), route.post("/v1/score", **kwargs)
+        assert (a.status_code, a.json()) == (b.status_code, b.json()) and a.status_code == status, kwargs
+        assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate")
+
+
+def test_unexpected_failure_is_a_logged_500_on_both_ways_in(api, monkeypatch, caplog) -> None:
+    client, auth, _, records, _, app = api
+    service = app.state.scoring
+
+    async def broken(_claim):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.batcher, "score", broken)
+    for c in (client, _framework_route(app)):
+        r = c.post("/v1/score", json={**records[904], "claim_id": "API-500"}, headers=auth)
+        assert r.status_code == 500 and r.json() == {
+            "error": "internal", "detail": "internal error; it has been logged", "problems": []}
+        assert "disk on fire" not in r.text
+    assert sum("unexpected error: RuntimeError" in m for m in caplog.messages) == 2
