@@ -17,6 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
+from fraudlens.database import BACKGROUND_CHECKPOINTS
 from graph.index import HashedClaim, Pending
 
 #: Version of the table layout; a state written by another layout is refused.
@@ -197,7 +198,8 @@ def _sqlite_write_mode(conn: sa.Connection) -> None:
     """``synchronous=NORMAL``: durable with WAL, no sync per commit (once per connection)."""
     if not conn.info.get("graph_synchronous_normal"):
         conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        if not conn.info.get(BACKGROUND_CHECKPOINTS):  # else a server's thread copies the log
+            conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         conn.info["graph_synchronous_normal"] = True
 
 
