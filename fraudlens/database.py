@@ -71,7 +71,7 @@ class WalCheckpointer:
     readers or writers, and with the GIL released while SQLite copies pages.
     """
 
-    def __init__(self, path: str, interval: float = 0.5) -> None:
+    def __init__(self, path: str, interval: float = 1.0) -> None:
         self.path = path
         self.interval = interval
         self._stop = threading.Event()
