@@ -10,7 +10,7 @@ import numpy as np
 import xgboost as xgb
 from numpy.typing import NDArray
 
-from detectors import _kernels
+from detectors import _kernels, _treeshap
 from detectors.base import ArrayLike, BaseDetector, check_is_fitted
 
 MODEL_FILE = "model.ubj"
@@ -181,6 +181,7 @@ class XGBoostDetector(BaseDetector):
             raise ValueError(f"expected a binary:logistic booster, got {objective!r}")
         trees = learner["gradient_booster"]["model"]["trees"]
         feature, threshold, left, right, default_left, value, roots = [], [], [], [], [], [], []
+        cover = []
         start = 0
         for tree in trees:
             if any(tree["split_type"]):
@@ -195,6 +196,7 @@ class XGBoostDetector(BaseDetector):
             left.append(np.where(leaf, -1, lc + start))
             right.append(np.where(leaf, -1, rc + start))
             default_left.append(np.asarray(tree["default_left"], dtype=bool))
+            cover.append(np.asarray(tree["sum_hessian"], dtype=np.float32).astype(np.float64))
             roots.append(start)
             start += lc.shape[0]
         self.tree_roots_ = np.asarray(roots, dtype=np.int64)
@@ -204,10 +206,27 @@ class XGBoostDetector(BaseDetector):
         self.tree_right_ = np.concatenate(right).astype(np.int32)
         self.tree_default_left_ = np.concatenate(default_left)
         self.tree_value_ = np.concatenate(value)
+        self.tree_cover_ = np.concatenate(cover)
         base_score = np.float32(
             learner["learner_model_param"]["base_score"].strip("[]").split(",")[0]
         )
         self.base_margin_ = float(np.log(base_score / (1.0 - base_score)))
+        self._prepare_explanations()
+
+    def _prepare_explanations(self) -> None:
+        """TreeSHAP's row-independent parts: bias, cover fractions, deepest level."""
+        expected, self._shap_fraction, self._shap_max_depth = _treeshap.tree_expectations(
+            self.tree_roots_, self.tree_left_, self.tree_right_, self.tree_value_, self.tree_cover_
+        )
+        self._shap_bias = self.base_margin_ + float(expected.sum())
+
+    def _restore(self) -> None:
+        if not hasattr(self, "booster_"):
+            return
+        if hasattr(self, "tree_cover_"):
+            self._prepare_explanations()
+        else:  # saved before tree_cover_ existed: the booster holds the cover
+            self._freeze()
 
     def margin(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-odds per row (XGBoost's ``output_margin``), from the frozen trees.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,19 @@ def test_saved_in_xgboost_format_not_pickle(tmp_path: Path) -> None:
     loaded = detectors.load(tmp_path)
     np.testing.assert_array_equal(loaded.contributions(X[:10]), det.contributions(X[:10]))
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+
+
+def test_loads_a_save_from_before_tree_cover(tmp_path: Path) -> None:
+    X, y = rare()
+    det = XGBoostDetector(n_estimators=20, n_jobs=1).fit(X, y)
+    detectors.save(det, tmp_path)
+    # What a save looked like before explanations needed the cover: no tree_cover_ anywhere.
+    manifest = json.loads((tmp_path / "detector.json").read_text())
+    del manifest["fitted"]["tree_cover_"]
+    (tmp_path / "detector.json").write_text(json.dumps(manifest))
+    with np.load(tmp_path / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "tree_cover_"}
+    np.savez(tmp_path / "arrays.npz", **arrays)
+    loaded = detectors.load(tmp_path)
+    np.testing.assert_array_equal(loaded.tree_cover_, det.tree_cover_)
+    np.testing.assert_array_equal(loaded.contributions(X[:10]), det.contributions(X[:10]))
