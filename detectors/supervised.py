@@ -43,7 +43,8 @@ class XGBoostDetector(BaseDetector):
     The trees are read from the booster's JSON model into flat arrays and scored by a numba
     kernel: equal to ``Booster.predict`` within float32 rounding (leaf values are summed in
     float64, XGBoost sums in float32), about 10x faster for one row. ``contributions`` gives
-    exact TreeSHAP values from XGBoost itself. Saved in XGBoost's own ``.ubj`` format.
+    exact TreeSHAP values from the same arrays (another numba kernel, equal to XGBoost's
+    ``pred_contribs`` within float32 rounding). Saved in XGBoost's own ``.ubj`` format.
 
     Parameters
     ----------
@@ -66,7 +67,7 @@ class XGBoostDetector(BaseDetector):
     random_state : int, default 0
         Seed.
     n_jobs : int or None, default None
-        XGBoost threads for fitting and ``contributions`` (``None``: all cores).
+        XGBoost threads for fitting (``None``: all cores).
     contamination : float, default 0.1
         Share of training rows above ``threshold_`` (PyOD compatibility only).
 
@@ -279,7 +280,11 @@ class XGBoostDetector(BaseDetector):
         return 1.0 / (1.0 + np.exp(-self._margin(arr)))
 
     def contributions(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Exact TreeSHAP contributions in margin (log-odds) space, from XGBoost.
+        """Exact TreeSHAP contributions in margin (log-odds) space, from the frozen trees.
+
+        The path-dependent algorithm XGBoost's ``pred_contribs`` runs (Lundberg et al. 2018,
+        Algorithm 2), in numba and float64 (:mod:`detectors._treeshap`): equal to
+        :meth:`reference_contributions` within float32 rounding, without its ``DMatrix``.
 
         Parameters
         ----------
@@ -289,13 +294,31 @@ class XGBoostDetector(BaseDetector):
         Returns
         -------
         ndarray of shape (n_rows, n_features + 1)
-            One column per feature, then the bias; each row sums to :meth:`margin`.
+            One column per feature, then the bias (the expected margin: the base margin plus
+            each tree's cover-weighted mean leaf value); each row sums to :meth:`margin`.
         """
+        # Contiguous: the kernel is compiled (and warmed up) for C-order rows only.
+        arr = np.ascontiguousarray(self._validate_score_input(X))
+        return _treeshap.tree_shap_rows(  # type: ignore[no-any-return]
+            arr,
+            self.tree_roots_,
+            self.tree_feature_,
+            self.tree_threshold_,
+            self.tree_left_,
+            self.tree_right_,
+            self.tree_default_left_,
+            self.tree_value_,
+            self._shap_fraction,
+            self._shap_max_depth,
+            self._shap_bias,
+        )
+
+    def reference_contributions(self, X: ArrayLike) -> NDArray[np.float64]:
+        """XGBoost's own ``pred_contribs``, one thread (the reference :meth:`contributions` matches)."""
         arr = self._validate_score_input(X)
-        # One OpenMP thread: explanations are asked for a few flagged rows at a time, where
-        # XGBoost's thread pool costs more than it saves and its spinning threads steal the
-        # cores that serve requests (measured: 1 row, 300 trees: 48 ms p50 on all threads of a
-        # loaded 2-core machine, 2.2 ms on one).
+        # One OpenMP thread: on a few rows XGBoost's thread pool costs more than it saves
+        # (measured: 1 row, 300 trees: 48 ms p50 on all threads of a loaded 2-core machine,
+        # 2.2 ms on one).
         dmatrix = xgb.DMatrix(arr, missing=np.nan, nthread=1)
         contribs = self.booster_.predict(dmatrix, pred_contribs=True)
         return np.asarray(contribs, dtype=np.float64)
