@@ -167,7 +167,7 @@ class XGBoostDetector(BaseDetector):
             params["nthread"] = self.n_jobs
         dtrain = xgb.DMatrix(arr, label=labels, missing=np.nan)
         self.booster_ = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
-        self.booster_.set_param("nthread", "1")  # scoring never uses it; explanations use one thread
+        self.booster_.set_param("nthread", "1")  # only reference_predict/_contributions use it
         self.scale_pos_weight_ = scale_pos_weight
         self.n_positives_ = n_pos
         self._freeze()
