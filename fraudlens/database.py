@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +107,42 @@ class WalCheckpointer:
                 log.warning("final write-ahead log checkpoint failed: %s", exc)
         finally:
             conn.close()
+def placeholder(conn: Connection) -> str:
+    """The driver's positional parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+@lru_cache(maxsize=512)
+def insert_sql(table: str, columns: tuple[str, ...], mark: str, n_rows: int) -> str:
+    """``INSERT INTO table (columns) VALUES (...), (...)`` for ``n_rows`` rows (built once)."""
+    row = "(" + ", ".join([mark] * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * n_rows)
+
+
+#: Rows in one multi-row INSERT statement (below SQLite's and PostgreSQL's parameter limits).
+MULTI_ROW = 64
+#: Parameters in one multi-row statement: SQLite before 3.32 allows 999.
+MULTI_ROW_PARAMS = 999
+
+
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], chunk: int = 50_000
+) -> None:
+    """Insert rows (values in the table's column order, ready for the driver) in the
+    connection's transaction, through ``exec_driver_sql``: no per-row bind processing.
+
+    A few rows (a claim's, a micro-batch's) go in one multi-row statement: one round trip. Many
+    rows (a batch build) go through ``executemany`` in chunks. Errors and events are
+    SQLAlchemy's, as with ``conn.execute`` (``IntegrityError`` for a duplicate key).
+    """
+    if not rows:
+        return
+    columns = tuple(c.name for c in table.columns)
+    mark = placeholder(conn)
+    if len(rows) <= min(MULTI_ROW, MULTI_ROW_PARAMS // len(columns)):
+        sql = insert_sql(table.name, columns, mark, len(rows))
+        conn.exec_driver_sql(sql, tuple([v for r in rows for v in r]))
+        return
+    sql = insert_sql(table.name, columns, mark, 1)
+    for i in range(0, len(rows), chunk):
+        conn.exec_driver_sql(sql, list(rows[i : i + chunk]))

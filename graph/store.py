@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from fraudlens.database import BACKGROUND_CHECKPOINTS
+from fraudlens.database import BACKGROUND_CHECKPOINTS, insert_rows, placeholder
 from graph.index import HashedClaim, Pending
 
 #: Version of the table layout; a state written by another layout is refused.
@@ -118,46 +117,6 @@ def pack(values: list[int] | tuple[int, ...] | frozenset[int]) -> bytes:
 def unpack(blob: bytes) -> tuple[int, ...]:
     """The inverse of :func:`pack`."""
     return tuple(int(v) for v in np.frombuffer(blob, dtype="<i8"))
-
-
-def _mark(conn: sa.Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-@lru_cache(maxsize=512)
-def _insert_sql(table: str, columns: tuple[str, ...], mark: str, n_rows: int) -> str:
-    """``INSERT INTO table (columns) VALUES (...), (...)`` for ``n_rows`` rows (built once)."""
-    row = "(" + ", ".join([mark] * len(columns)) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * n_rows)
-
-
-#: Rows in one multi-row INSERT statement (below SQLite's and PostgreSQL's parameter limits).
-MULTI_ROW = 64
-
-
-def _insert_many(
-    conn: sa.Connection, table: sa.Table, rows: list[tuple], chunk: int = 50_000
-) -> None:
-    """Insert rows through the driver's cursor, inside the connection's transaction.
-
-    A few rows (one claim's) go in one multi-row statement: one round trip per table. Many
-    rows (a batch build) go through ``executemany`` in chunks.
-    """
-    if not rows:
-        return
-    columns = tuple(c.name for c in table.columns)
-    mark = _mark(conn)
-    cursor = conn.connection.cursor()
-    try:
-        if len(rows) <= MULTI_ROW:
-            sql = _insert_sql(table.name, columns, mark, len(rows))
-            cursor.execute(sql, [v for r in rows for v in r])
-            return
-        sql = _insert_sql(table.name, columns, mark, 1)
-        for i in range(0, len(rows), chunk):
-            cursor.executemany(sql, rows[i : i + chunk])
-    finally:
-        cursor.close()
 
 
 def read_meta(conn: sa.Connection) -> dict[str, str]:
@@ -325,13 +284,13 @@ def write_rows(conn: sa.Connection, rows: NewRows) -> None:
     if conn.dialect.name == "sqlite" and len(rows.claims.seq) > 1000:
         # 64 MiB for a bulk write: as fast as 256 MiB at 1M claims, 200 MiB less memory
         conn.exec_driver_sql("PRAGMA cache_size=-65536")
-    _insert_many(conn, claims_table, _claim_rows(rows.claims))
-    _insert_many(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in rows.entities))
-    _insert_many(conn, keys_table, sorted(rows.keys))  # in key order: B-tree appends
-    _insert_many(conn, edges_table, rows.edges)
-    _insert_many(conn, names_table, [(h, pack(t), rows.seq) for h, t in rows.names])
-    _insert_many(conn, tokens_table, [(h, pack(v), rows.seq) for h, v in rows.tokens])
-    mark = _mark(conn)
+    insert_rows(conn, claims_table, _claim_rows(rows.claims))
+    insert_rows(conn, entities_table, sorted((e, s, ts, None, None) for e, s, ts in rows.entities))
+    insert_rows(conn, keys_table, sorted(rows.keys))  # in key order: B-tree appends
+    insert_rows(conn, edges_table, rows.edges)
+    insert_rows(conn, names_table, [(h, pack(t), rows.seq) for h, t in rows.names])
+    insert_rows(conn, tokens_table, [(h, pack(v), rows.seq) for h, v in rows.tokens])
+    mark = placeholder(conn)
     cursor = conn.connection.cursor()
     try:
         if rows.aliases:
@@ -393,7 +352,7 @@ def _claims_since(
 def write_proximity(conn: sa.Connection, as_of: float, scores: dict[int, float]) -> None:
     """Store one proximity snapshot (replacing one with the same as-of time)."""
     conn.execute(proximity_table.delete().where(proximity_table.c.as_of == as_of))
-    _insert_many(conn, proximity_table, [(as_of, e, s) for e, s in scores.items()])
+    insert_rows(conn, proximity_table, [(as_of, e, s) for e, s in scores.items()])
     write_meta(conn, {"proximity_as_of": json.dumps(read_proximity_times(conn))})
 
 
