@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     Column,
     Connection,
     DateTime,
+    Dialect,
     Engine,
     Float,
     Integer,
     MetaData,
     String,
     Table,
-    insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+
+from fraudlens.database import insert_rows
 
 metadata = MetaData()
 
@@ -57,12 +61,46 @@ def _clean(values: Sequence[float]) -> list[float | None]:
     return [None if (v is None or not math.isfinite(v)) else float(v) for v in values]
 
 
+def _clean_all(features: list[Any]) -> list[list[float | None]]:
+    """:func:`_clean` of every row; one array pass when the rows are float arrays alike."""
+    arrays = all(isinstance(f, np.ndarray) and f.ndim == 1 for f in features)
+    if features and arrays and len({len(f) for f in features}) == 1:
+        X = np.asarray(features, dtype=np.float64)
+        out: list[list[float | None]] = X.tolist()
+        for i, j in zip(*np.nonzero(~np.isfinite(X)), strict=True):
+            out[i][j] = None
+        return out
+    return [_clean(f) for f in features]
+
+
+Encoder = Callable[[Any], Any] | None
+
+
+def _encoders(dialect: Dialect) -> list[Encoder]:
+    """Per column of the log, what SQLAlchemy's insert does to a value before the driver gets
+    it on ``dialect``: its JSON serializer for JSON columns (``None`` becomes ``'null'``), the
+    type's bind processor (SQLite's datetime string, a float) or nothing for the others."""
+    serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+    return [
+        serialize
+        if isinstance(c.type, JSON)
+        else c.type.dialect_impl(dialect).bind_processor(dialect)
+        for c in decision_log.columns
+    ]
+
+
+_COLUMNS = tuple(c.name for c in decision_log.columns)
+_FEATURES, _SCORED_AT = _COLUMNS.index("features"), _COLUMNS.index("scored_at")
+_ABSENT = object()
+
+
 class DecisionLog:
     """Append-only record of decisions in the database (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        self._encoders = _encoders(engine.dialect)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> int:
         """Append rows in one transaction; the number written."""
@@ -70,15 +108,36 @@ class DecisionLog:
             return self.write(conn, rows)
 
     def write(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
-        """Append rows inside the caller's transaction ``conn`` (a micro-batch's cases share it)."""
-        batch = []
-        for r in rows:
-            r = dict(r)
-            r["features"] = _clean(r["features"])
-            r.setdefault("scored_at", datetime.now(UTC))
-            batch.append(r)
-        if batch:
-            conn.execute(insert(decision_log), batch)
+        """Append rows inside the caller's transaction ``conn`` (a micro-batch's cases share it).
+
+        ``features`` may be a sequence or a 1-d float array; non-finite values are stored as
+        null. The values are stored exactly as SQLAlchemy's ``insert`` would store them (same
+        JSON text, same datetime form), in one multi-row statement without per-row bind
+        processing; a column missing from a row is stored as SQL NULL, as there.
+        """
+        batch = list(rows)
+        if not batch:
+            return 0
+        unknown = set().union(*batch).difference(_COLUMNS)
+        if unknown:
+            raise ValueError(
+                f"decision log rows: expected columns of {_COLUMNS}, got {sorted(unknown)}"
+            )
+        features = _clean_all([r["features"] for r in batch])
+        encoders = [(i, e) for i, e in enumerate(self._encoders) if e is not None]
+        values = []
+        for r, f in zip(batch, features, strict=True):
+            v = [r.get(name, _ABSENT) for name in _COLUMNS]
+            v[_FEATURES] = f
+            if v[_SCORED_AT] is _ABSENT:
+                v[_SCORED_AT] = datetime.now(UTC)
+            for i, encode in encoders:
+                if v[i] is not _ABSENT:
+                    v[i] = encode(v[i])
+            if len(r) < len(_COLUMNS):
+                v = [None if x is _ABSENT else x for x in v]
+            values.append(tuple(v))
+        insert_rows(conn, decision_log, values)
         return len(batch)
 
     def append_new(self, rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -505,7 +505,7 @@ class Scorer:
             "model_version": result.model_version,
             "graph_version": result.graph_version,
             "entity_id": result.entity_id,
-            "features": x.tolist(),
+            "features": x,  # cleaned and encoded by the log, with the batch's other rows
             "risk": result.risk,
             "risk_kind": result.risk_kind,
             "decision": result.decision,
