@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from fraudlens.database import insert_rows
+from fraudlens.database import insert_rows, placeholder
 
 metadata = MetaData()
 
@@ -92,6 +93,14 @@ def _encoders(dialect: Dialect) -> list[Encoder]:
 _COLUMNS = tuple(c.name for c in decision_log.columns)
 _FEATURES, _SCORED_AT = _COLUMNS.index("features"), _COLUMNS.index("scored_at")
 _ABSENT = object()
+#: Ids in one ``IN (...)`` look-up (below SQLite's 999 parameters).
+_IN_CHUNK = 500
+
+
+@lru_cache(maxsize=64)
+def _ids_in_sql(mark: str, n: int) -> str:
+    """``SELECT claim_id ... WHERE claim_id IN (...)`` for ``n`` ids (built once)."""
+    return f"SELECT claim_id FROM decision_log WHERE claim_id IN ({', '.join([mark] * n)})"
 
 
 class DecisionLog:
@@ -179,14 +188,22 @@ class DecisionLog:
         return None if row is None else dict(row._mapping)
 
     def existing(self, claim_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Logged decisions for any of ``claim_ids`` (retries in a batch)."""
+        """Logged decisions for any of ``claim_ids`` (retries in a batch).
+
+        Most batches hold no retry: the ids are looked up first (a narrow read of the primary
+        key), and full rows are read only for the ids found.
+        """
         out: dict[str, dict[str, Any]] = {}
-        ids = list(claim_ids)
+        ids = list(dict.fromkeys(claim_ids))
         with self.engine.connect() as conn:
-            for i in range(0, len(ids), 5000):
-                chunk = ids[i : i + 5000]
-                for row in conn.execute(select(decision_log).where(decision_log.c.claim_id.in_(chunk))):
-                    out[row.claim_id] = dict(row._mapping)
+            mark = placeholder(conn)
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                sql = _ids_in_sql(mark, len(chunk))
+                found = [r[0] for r in conn.exec_driver_sql(sql, tuple(chunk))]
+                if found:
+                    rows = select(decision_log).where(decision_log.c.claim_id.in_(found))
+                    out.update((r.claim_id, dict(r._mapping)) for r in conn.execute(rows))
         return out
 
     def count(self) -> int:

@@ -155,3 +155,13 @@ def test_duplicates_raise_integrity_error_and_unknown_columns_are_refused(engine
     with pytest.raises(ValueError, match="got \\['colour'\\]"):
         log.append([_rows()[0] | {"claim_id": "C4", "colour": "red"}])
     assert log.count() == 3
+
+
+def test_existing_reads_full_rows_of_the_logged_ids_only(engine) -> None:
+    log = DecisionLog(engine)
+    assert log.existing(["C1", "C2"]) == {}
+    log.append(_rows()[:2])
+    found = log.existing(["C9", "C2", "C1", "C2"])
+    assert found == {"C1": log.get("C1"), "C2": log.get("C2")}
+    many = [f"X{i}" for i in range(1200)] + ["C2"]
+    assert list(log.existing(many)) == ["C2"]
