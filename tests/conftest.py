@@ -38,6 +38,25 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+@pytest.fixture()
+def postgres_engine(postgres_url):
+    """An engine on PostgreSQL whose tables go to a fresh schema, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"fl_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    yield eng
+    eng.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A home with a bundle trained on 8,000 synthetic claims and the identity graph of them.

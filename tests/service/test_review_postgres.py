@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from review.keys import SqlKeyStore
 from review.store import ReviewStore, TransitionError
@@ -16,17 +15,8 @@ pytestmark = pytest.mark.service
 
 
 @pytest.fixture()
-def engine(postgres_url):
-    schema = f"fl_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    eng = create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
-    yield eng
-    eng.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+def engine(postgres_engine):
+    return postgres_engine
 
 
 def _case(claim_id: str) -> dict:

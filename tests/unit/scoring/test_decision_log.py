@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Table, create_engine, insert, select, text
+from sqlalchemy import Table, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from scoring.decision_log import DecisionLog, _clean, decision_log, metadata
@@ -19,22 +18,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.service)]
 
 @pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = create_engine(f"sqlite:///{tmp_path / 'log.db'}")
-        yield eng
-        eng.dispose()
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"fl_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    eng = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    yield eng
-    eng.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_engine")
+    return create_engine(f"sqlite:///{tmp_path / 'log.db'}")
 
 
 def _rows() -> list[dict[str, Any]]:
