@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ColumnDefault,
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    create_engine,
+    event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +135,105 @@ MULTI_ROW = 64
 MULTI_ROW_PARAMS = 999
 
 
+@lru_cache(maxsize=64)
+def select_in_sql(table: str, columns: tuple[str, ...], key: str, mark: str, n: int) -> str:
+    """``SELECT columns FROM table WHERE key IN (...)`` for ``n`` values (built once)."""
+    return f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN ({', '.join([mark] * n)})"
+
+
+_ABSENT = object()
+
+
+class RowEncoder:
+    """Rows (mappings) as the tuples of driver values SQLAlchemy's ``insert`` binds for them.
+
+    Per column of ``columns`` (default: all of the table's): a value the row lacks takes the
+    column's Python-side default (``defaults`` adds or overrides some), else SQL NULL; a JSON
+    column's value goes through the dialect's JSON serializer (``None`` too: JSON ``null``);
+    any other value through its type's bind processor on ``dialect`` (SQLite's datetime
+    string, a float), if the type has one. What the database stores is then what SQLAlchemy's
+    insert of the same rows stores, without its per-row work.
+
+    >>> from sqlalchemy import Column, Integer, MetaData, create_engine
+    >>> t = Table("t", MetaData(), Column("a", Integer), Column("j", JSON), Column("n", Integer, default=7))
+    >>> RowEncoder(t, create_engine("sqlite://").dialect)([{"a": 1, "j": None}, {"a": 2, "j": [1.5]}])
+    [(1, 'null', 7), (2, '[1.5]', 7)]
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        dialect: Dialect,
+        columns: Sequence[str] | None = None,
+        defaults: Mapping[str, Callable[[], Any]] | None = None,
+    ) -> None:
+        self.table = table
+        self.columns = tuple(columns) if columns is not None else tuple(c.name for c in table.c)
+        serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+        cols = [table.c[name] for name in self.columns]
+        encoders = [
+            serialize
+            if isinstance(c.type, JSON)
+            else c.type.dialect_impl(dialect).bind_processor(dialect)
+            for c in cols
+        ]
+        self._encoders = [(i, e) for i, e in enumerate(encoders) if e is not None]
+        made: dict[int, Callable[[], Any]] = {}
+        for i, c in enumerate(cols):
+            if c.default is None:
+                continue
+            if not isinstance(c.default, ColumnDefault) or c.default.is_clause_element:
+                raise ValueError(f"column {table.name}.{c.name}: expected a Python default")
+            made[i] = _default_maker(c.default.arg, c.default.is_callable)
+        for name, make in (defaults or {}).items():
+            made[self.columns.index(name)] = make
+        self._defaults = sorted(made.items())
+
+    def __call__(
+        self, rows: Sequence[Mapping[str, Any]], replace: Mapping[str, Sequence[Any]] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The driver values of ``rows``; ``replace`` gives some columns' values instead."""
+        unknown = set().union(*rows).difference(self.columns)
+        if unknown:
+            raise ValueError(
+                f"{self.table.name} rows: expected columns of {self.columns}, got {sorted(unknown)}"
+            )
+        names, width = self.columns, len(self.columns)
+        swap = [(names.index(name), values) for name, values in (replace or {}).items()]
+        out = []
+        for n, r in enumerate(rows):
+            v = [r.get(name, _ABSENT) for name in names]
+            for i, values in swap:
+                v[i] = values[n]
+            for i, make in self._defaults:
+                if v[i] is _ABSENT:
+                    v[i] = make()
+            for i, encode in self._encoders:
+                if v[i] is not _ABSENT:
+                    v[i] = encode(v[i])
+            if len(r) < width:
+                v = [None if x is _ABSENT else x for x in v]
+            out.append(tuple(v))
+        return out
+
+
+def _default_maker(arg: Any, is_callable: bool) -> Callable[[], Any]:
+    """A column default as a function of nothing (SQLAlchemy wraps a callable to take a context)."""
+    if is_callable:
+        return lambda: arg(None)
+    return lambda: arg
+
+
 def insert_rows(
-    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], chunk: int = 50_000
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    chunk: int = 50_000,
+    columns: Sequence[str] | None = None,
 ) -> None:
-    """Insert rows (values in the table's column order, ready for the driver) in the
-    connection's transaction, through ``exec_driver_sql``: no per-row bind processing.
+    """Insert rows (values in the order of ``columns``, default the table's, ready for the
+    driver: see :class:`RowEncoder`) in the connection's transaction, through
+    ``exec_driver_sql``: no per-row bind processing.
 
     A few rows (a claim's, a micro-batch's) go in one multi-row statement: one round trip. Many
     rows (a batch build) go through ``executemany`` in chunks. Errors and events are
@@ -137,12 +241,12 @@ def insert_rows(
     """
     if not rows:
         return
-    columns = tuple(c.name for c in table.columns)
+    names = tuple(columns) if columns is not None else tuple(c.name for c in table.columns)
     mark = placeholder(conn)
-    if len(rows) <= min(MULTI_ROW, MULTI_ROW_PARAMS // len(columns)):
-        sql = insert_sql(table.name, columns, mark, len(rows))
+    if len(rows) <= min(MULTI_ROW, MULTI_ROW_PARAMS // len(names)):
+        sql = insert_sql(table.name, names, mark, len(rows))
         conn.exec_driver_sql(sql, tuple([v for r in rows for v in r]))
         return
-    sql = insert_sql(table.name, columns, mark, 1)
+    sql = insert_sql(table.name, names, mark, 1)
     for i in range(0, len(rows), chunk):
         conn.exec_driver_sql(sql, list(rows[i : i + chunk]))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Dialect,
     Engine,
     Float,
     Integer,
@@ -27,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from fraudlens.database import insert_rows, placeholder
+from fraudlens.database import RowEncoder, insert_rows, placeholder, select_in_sql
 
 metadata = MetaData()
 
@@ -74,33 +71,8 @@ def _clean_all(features: list[Any]) -> list[list[float | None]]:
     return [_clean(f) for f in features]
 
 
-Encoder = Callable[[Any], Any] | None
-
-
-def _encoders(dialect: Dialect) -> list[Encoder]:
-    """Per column of the log, what SQLAlchemy's insert does to a value before the driver gets
-    it on ``dialect``: its JSON serializer for JSON columns (``None`` becomes ``'null'``), the
-    type's bind processor (SQLite's datetime string, a float) or nothing for the others."""
-    serialize = getattr(dialect, "_json_serializer", None) or json.dumps
-    return [
-        serialize
-        if isinstance(c.type, JSON)
-        else c.type.dialect_impl(dialect).bind_processor(dialect)
-        for c in decision_log.columns
-    ]
-
-
-_COLUMNS = tuple(c.name for c in decision_log.columns)
-_FEATURES, _SCORED_AT = _COLUMNS.index("features"), _COLUMNS.index("scored_at")
-_ABSENT = object()
 #: Ids in one ``IN (...)`` look-up (below SQLite's 999 parameters).
 _IN_CHUNK = 500
-
-
-@lru_cache(maxsize=64)
-def _ids_in_sql(mark: str, n: int) -> str:
-    """``SELECT claim_id ... WHERE claim_id IN (...)`` for ``n`` ids (built once)."""
-    return f"SELECT claim_id FROM decision_log WHERE claim_id IN ({', '.join([mark] * n)})"
 
 
 class DecisionLog:
@@ -109,7 +81,9 @@ class DecisionLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
-        self._encoders = _encoders(engine.dialect)
+        self._encode = RowEncoder(
+            decision_log, engine.dialect, defaults={"scored_at": lambda: datetime.now(UTC)}
+        )
 
     def append(self, rows: Iterable[dict[str, Any]]) -> int:
         """Append rows in one transaction; the number written."""
@@ -125,28 +99,9 @@ class DecisionLog:
         processing; a column missing from a row is stored as SQL NULL, as there.
         """
         batch = list(rows)
-        if not batch:
-            return 0
-        unknown = set().union(*batch).difference(_COLUMNS)
-        if unknown:
-            raise ValueError(
-                f"decision log rows: expected columns of {_COLUMNS}, got {sorted(unknown)}"
-            )
-        features = _clean_all([r["features"] for r in batch])
-        encoders = [(i, e) for i, e in enumerate(self._encoders) if e is not None]
-        values = []
-        for r, f in zip(batch, features, strict=True):
-            v = [r.get(name, _ABSENT) for name in _COLUMNS]
-            v[_FEATURES] = f
-            if v[_SCORED_AT] is _ABSENT:
-                v[_SCORED_AT] = datetime.now(UTC)
-            for i, encode in encoders:
-                if v[i] is not _ABSENT:
-                    v[i] = encode(v[i])
-            if len(r) < len(_COLUMNS):
-                v = [None if x is _ABSENT else x for x in v]
-            values.append(tuple(v))
-        insert_rows(conn, decision_log, values)
+        if batch:
+            features = _clean_all([r["features"] for r in batch])
+            insert_rows(conn, decision_log, self._encode(batch, replace={"features": features}))
         return len(batch)
 
     def append_new(self, rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -199,7 +154,7 @@ class DecisionLog:
             mark = placeholder(conn)
             for i in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[i : i + _IN_CHUNK]
-                sql = _ids_in_sql(mark, len(chunk))
+                sql = select_in_sql("decision_log", ("claim_id",), "claim_id", mark, len(chunk))
                 found = [r[0] for r in conn.exec_driver_sql(sql, tuple(chunk))]
                 if found:
                     rows = select(decision_log).where(decision_log.c.claim_id.in_(found))
