@@ -1,4 +1,5 @@
-"""The decision log's own insert stores what SQLAlchemy's plain insert stores, on each backend."""
+"""The decision log's (and the review queue's) own inserts store what SQLAlchemy's plain insert
+stores, on each backend; the log's reads."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Table, create_engine, insert, select
+from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from scoring.decision_log import DecisionLog, _clean, decision_log, metadata
+from review.store import CASE_EVENTS, CASES, ReviewStore, _case_row
+from scoring.decision_log import DecisionLog, _clean, decision_log
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.service)]
 
@@ -79,26 +81,27 @@ def _rows() -> list[dict[str, Any]]:
     ]
 
 
-def _reference(engine) -> Table:
-    """A copy of the log's table that SQLAlchemy's plain insert writes (as the log once did)."""
-    ref = decision_log.to_metadata(metadata.__class__(), name="decision_log_ref")
-    for ix in list(ref.indexes):
-        ref.indexes.discard(ix)
+def _reference(engine, table: Table = decision_log) -> Table:
+    """A copy of ``table`` (no foreign keys, no indexes) that SQLAlchemy's plain insert writes."""
+    columns = [
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, default=c.default)
+        for c in table.c
+    ]
+    ref = Table(f"{table.name}_ref", MetaData(), *columns)
     ref.create(engine)
     return ref
 
 
-def _raw(engine, table: str) -> list[tuple]:
+def _raw(engine, table: str, columns: Table = decision_log) -> list[tuple]:
     """Every stored value as the database holds it (SQLite: with its storage class)."""
-    cols = [c.name for c in decision_log.columns]
+    cols = [c.name for c in columns.c]
     if engine.dialect.name == "sqlite":
         exprs = [e for c in cols for e in (c, f"typeof({c})")]
     else:
         exprs = [f"{c}::text" for c in cols]
+    key = "claim_id" if "claim_id" in cols else "case_id"
     with engine.connect() as conn:
-        return list(
-            conn.exec_driver_sql(f"SELECT {', '.join(exprs)} FROM {table} ORDER BY claim_id")
-        )
+        return list(conn.exec_driver_sql(f"SELECT {', '.join(exprs)} FROM {table} ORDER BY {key}"))
 
 
 def test_stored_content_is_what_sqlalchemy_stores(engine) -> None:
@@ -151,3 +154,37 @@ def test_existing_reads_full_rows_of_the_logged_ids_only(engine) -> None:
     assert found == {"C1": log.get("C1"), "C2": log.get("C2")}
     many = [f"X{i}" for i in range(1200)] + ["C2"]
     assert list(log.existing(many)) == ["C2"]
+
+
+def test_cases_and_their_events_are_stored_as_sqlalchemy_stores_them(engine) -> None:
+    """All but the times of writing (the columns' defaults) and the events' own ids."""
+    store = ReviewStore(engine)
+    cases = [
+        r | {"priority": np.int64(2), "explanation": r["explanation"] or None} for r in _rows()
+    ]
+    ref_cases, ref_events = _reference(engine, CASES), _reference(engine, CASE_EVENTS)
+    with engine.begin() as conn:
+        ids = store.open_cases_in(conn, cases)
+        assert store.open_cases_in(conn, cases[:1]) == ids[:1]  # a case is opened once
+        conn.execute(insert(ref_cases), [_case_row(i, c) for i, c in zip(ids, cases, strict=True)])
+        detail = [{"risk": float(c["risk"]), "model_version": "m1"} for c in cases]
+        events = [
+            {"case_id": i, "actor": "fraudlens", "kind": "opened", "note": None, "detail": d}
+            for i, d in zip(ids, detail, strict=True)
+        ]
+        conn.execute(insert(ref_events), events)
+    for table, ref, skip in (
+        (CASES, ref_cases, {"created_at"}),
+        (CASE_EVENTS, ref_events, {"id", "at"}),
+    ):
+        got, want = _raw(engine, table.name, table), _raw(engine, ref.name, table)
+        keep = [
+            k
+            for k, c in enumerate(table.c)
+            for k in ([2 * k, 2 * k + 1] if engine.dialect.name == "sqlite" else [k])
+            if c.name not in skip
+        ]
+        assert [[r[k] for k in keep] for r in got] == [[r[k] for k in keep] for r in want]
+        assert [len(r) for r in got] == [len(r) for r in want]
+    assert store.by_claim("C2").status == "open" and store.by_claim("C2").created_at is not None
+    assert [e.detail for e in store.events(ids[0])] == [detail[0]]
