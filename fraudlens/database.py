@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,8 @@ def insert_sql(table: str, columns: tuple[str, ...], mark: str, n_rows: int) -> 
 MULTI_ROW = 64
 #: Parameters in one multi-row statement: SQLite before 3.32 allows 999.
 MULTI_ROW_PARAMS = 999
+#: The most parameters of a statement psycopg 3 caches the parsing of.
+PSYCOPG_CACHED_PARAMS = 50
 
 
 @lru_cache(maxsize=64)
@@ -224,6 +227,18 @@ def _default_maker(arg: Any, is_callable: bool) -> Callable[[], Any]:
     return lambda: arg
 
 
+def _max_params(conn: Connection) -> int:
+    """Parameters in one multi-row statement: psycopg parses a statement of more than 50
+    again at every execution (it caches no larger one); ``executemany`` of the one-row
+    statement costs less there, and is one round trip (pipeline mode)."""
+    return PSYCOPG_CACHED_PARAMS if conn.dialect.driver == "psycopg" else MULTI_ROW_PARAMS
+
+
+@lru_cache(maxsize=64)
+def _column_names(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)
+
+
 def insert_rows(
     conn: Connection,
     table: Table,
@@ -241,11 +256,11 @@ def insert_rows(
     """
     if not rows:
         return
-    names = tuple(columns) if columns is not None else tuple(c.name for c in table.columns)
+    names = tuple(columns) if columns is not None else _column_names(table)
     mark = placeholder(conn)
-    if len(rows) <= min(MULTI_ROW, MULTI_ROW_PARAMS // len(names)):
+    if len(rows) <= min(MULTI_ROW, _max_params(conn) // len(names)):
         sql = insert_sql(table.name, names, mark, len(rows))
-        conn.exec_driver_sql(sql, tuple([v for r in rows for v in r]))
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(rows)))
         return
     sql = insert_sql(table.name, names, mark, 1)
     for i in range(0, len(rows), chunk):
