@@ -6,7 +6,8 @@ import gc
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self, cast
 
@@ -465,12 +466,15 @@ class IdentityGraph:
                 raise
         return dict(zip(GRAPH_FEATURES, plan.features.tolist(), strict=True))
 
-    def add_many(self, claims: Sequence[ClaimLike]) -> list[dict[str, float] | ClaimConflictError]:
+    def add_many(
+        self, claims: Sequence[ClaimLike], conn: sa.Connection | None = None
+    ) -> list[dict[str, float] | ClaimConflictError]:
         """Ingest several claims in one transaction (the API's micro-batches).
 
         The claims are applied in event-time order (ties by claim id), exactly as if each were
         given to :meth:`add` in that order; a claim id seen twice with the same content is
-        added once. One claim's conflict refuses that claim only.
+        added once. One claim's conflict refuses that claim only. With ``conn`` (a transaction
+        from :meth:`writing`) the rows are written in it, and commit with the caller's.
 
         Returns
         -------
@@ -483,25 +487,45 @@ class IdentityGraph:
         todo = [i for i, x in enumerate(hashed) if not self._answer_known(x, out, i)]
         if todo:
             todo.sort(key=lambda i: (hashed[i].ts, hashed[i].claim_id))
-            with self.engine.begin() as conn:
-                if store.lock_and_read_seq(conn) > self.index.seq:
-                    self._sync(conn)
-                seq = start = self.index.seq
-                try:
-                    for i in todo:
-                        x = hashed[i]
-                        if self._answer_known(x, out, i):
-                            continue
-                        plan = self.index.plan(x, new_entity_number(x.claim_id))
-                        seq += 1
-                        self.index.apply(x, plan, seq, plan.features)
-                        out[i] = dict(zip(GRAPH_FEATURES, plan.features.tolist(), strict=True))
-                    if seq > start:
-                        self._flush(conn, seq)
-                except BaseException:
-                    self._reload()  # the index is ahead of a store that rolled back
-                    raise
+            if conn is not None:
+                self._add_in(conn, hashed, todo, out)  # a failure reloads in writing()
+            else:
+                with self.writing() as own:
+                    self._add_in(own, hashed, todo, out)
         return cast(list[dict[str, float] | ClaimConflictError], out)  # every slot is set
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction on the store for :meth:`add_many` and the caller's own rows (the
+        Scorer's decision log), committed together. If anything in it fails, the index, which
+        may then be ahead of the store, is reloaded from the store."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._reload()
+            raise
+
+    def _add_in(
+        self,
+        conn: sa.Connection,
+        hashed: list[HashedClaim],
+        todo: list[int],
+        out: list[dict[str, float] | ClaimConflictError | None],
+    ) -> None:
+        if store.lock_and_read_seq(conn) > self.index.seq:
+            self._sync(conn)
+        seq = start = self.index.seq
+        for i in todo:
+            x = hashed[i]
+            if self._answer_known(x, out, i):
+                continue
+            plan = self.index.plan(x, new_entity_number(x.claim_id))
+            seq += 1
+            self.index.apply(x, plan, seq, plan.features)
+            out[i] = dict(zip(GRAPH_FEATURES, plan.features.tolist(), strict=True))
+        if seq > start:
+            self._flush(conn, seq)
 
     def _answer_known(
         self, x: HashedClaim, out: list[dict[str, float] | ClaimConflictError | None], i: int

@@ -7,7 +7,8 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -18,6 +19,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from explain.reasons import (
@@ -45,7 +47,11 @@ class GraphState(Protocol):
 
     def add(self, claim: Any) -> dict[str, float]: ...
 
-    def add_many(self, claims: Sequence[Any]) -> Sequence[dict[str, float] | Exception]: ...
+    def add_many(
+        self, claims: Sequence[Any], conn: Any = None
+    ) -> Sequence[dict[str, float] | Exception]: ...
+
+    def writing(self) -> AbstractContextManager[Any]: ...
 
     def build(self, frame: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -123,6 +129,16 @@ class Scorer:
         # a micro-batch's cases and decision-log rows in one transaction, where they share it
         self._together = log is not None and (
             sink is None or (isinstance(sink, TransactionalCaseSink) and sink.engine is log.engine)
+        )
+        # ... and with the graph's rows too, on SQLite (one writer at a time anyway; on
+        # PostgreSQL the graph's lock would be held while the batch is scored)
+        self._one_transaction = (
+            self._together
+            and log is not None
+            and graph is not None
+            and bool(bundle.graph_features)
+            and getattr(graph, "engine", None) is log.engine
+            and log.engine.dialect.name == "sqlite"
         )
         self._warm_up()
 
@@ -278,9 +294,47 @@ class Scorer:
         source: str,
     ) -> None:
         """Score the claims at positions ``new`` (none of them logged yet) into ``out``."""
+        writing = (
+            cast(GraphState, self.graph).writing() if self._one_transaction else nullcontext(None)
+        )
+        with writing as conn:
+            scored = self._score_new_claims(claims, digests, new, out, source, conn)
+        if scored is None:
+            return
+        new, X, plain, results = scored
+        already: dict[str, dict[str, Any]] = {}
+        if results is None:  # cases and log apart: another worker got to some claims first
+            assert self.log is not None
+            batch = [claims[k] for k in new]
+            results = self._with_cases(batch, plain)
+            rows = [
+                self._log_row(c, digests[k], X[i], results[i], source)
+                for i, (k, c) in enumerate(zip(new, batch, strict=True))
+            ]
+            already = self.log.append_new(rows)  # another worker may have logged some meanwhile
+        for k, result in zip(new, results, strict=True):
+            prev = already.get(claims[k].claim_id)
+            out[k] = result if prev is None else _logged_answer(prev, digests[k])
+
+    def _score_new_claims(
+        self,
+        claims: Sequence[Claim],
+        digests: list[str],
+        new: list[int],
+        out: list[ScoreResult | ClaimConflict | None],
+        source: str,
+        conn: Connection | None,
+    ) -> tuple[list[int], NDArray[np.float64], list[ScoreResult], list[ScoreResult] | None] | None:
+        """Graph, models and explanations for the claims at ``new``, then their cases and log
+        rows written together (in ``conn``, the graph's transaction, when given).
+
+        Returns None when nothing is left to log; else the positions scored, their feature
+        rows, their results without cases, and the results as logged (None when the log and
+        cases could not be written together: the caller writes them apart).
+        """
         x_claim = self.bundle.features.transform_claims([claims[k] for k in new])
         if self.graph is not None and self.bundle.graph_features:
-            added = self.graph.add_many([claims[k] for k in new])
+            added = self.graph.add_many([claims[k] for k in new], conn)
             keep = [i for i, g in enumerate(added) if isinstance(g, dict)]
             for i, g in enumerate(added):
                 if not isinstance(g, dict):  # the graph holds this id with other content
@@ -295,7 +349,7 @@ class Scorer:
         else:
             X = x_claim
         if not new:
-            return
+            return None
         s = self.score_matrix(X)
         explained = self.explain_rows(X, s, np.flatnonzero(s.decision == "review"))
         scored_at = datetime.now(UTC).isoformat()
@@ -304,20 +358,9 @@ class Scorer:
         if self.log is None:
             for k, result in zip(new, self._with_cases(batch, plain), strict=True):
                 out[k] = result
-            return
-        batch_digests = [digests[k] for k in new]
-        results = self._log_together(batch, batch_digests, X, plain, source)
-        already: dict[str, dict[str, Any]] = {}
-        if results is None:  # cases and log apart: another worker got to some claims first
-            results = self._with_cases(batch, plain)
-            rows = [
-                self._log_row(c, batch_digests[i], X[i], results[i], source)
-                for i, c in enumerate(batch)
-            ]
-            already = self.log.append_new(rows)  # another worker may have logged some meanwhile
-        for k, result in zip(new, results, strict=True):
-            prev = already.get(claims[k].claim_id)
-            out[k] = result if prev is None else _logged_answer(prev, digests[k])
+            return None
+        logged = self._log_together(batch, [digests[k] for k in new], X, plain, source, conn)
+        return new, X, plain, logged
 
     def _log_together(
         self,
@@ -326,8 +369,10 @@ class Scorer:
         X: NDArray[np.float64],
         results: list[ScoreResult],
         source: str,
+        conn: Connection | None = None,
     ) -> list[ScoreResult] | None:
-        """Open the flagged claims' cases and log every claim in one transaction.
+        """Open the flagged claims' cases and log every claim in one transaction (a savepoint
+        of ``conn`` when given).
 
         Returns the results with their case ids; None, with nothing written, when the case
         sink cannot share the decision log's transaction, or when another worker logged or
@@ -337,13 +382,15 @@ class Scorer:
             return None
         assert self.log is not None
         try:
-            with self.log.engine.begin() as conn:
+            with (
+                self.log.engine.begin() if conn is None else _savepoint(conn)
+            ) as tx:
                 sink = cast(TransactionalCaseSink | None, self.sink)
                 out = self._with_cases(
-                    claims, results, None if sink is None else partial(sink.open_cases_in, conn)
+                    claims, results, None if sink is None else partial(sink.open_cases_in, tx)
                 )
                 self.log.write(
-                    conn,
+                    tx,
                     [self._log_row(c, digests[i], X[i], out[i], source) for i, c in enumerate(claims)],
                 )
         except IntegrityError:
@@ -516,6 +563,13 @@ class Scorer:
             "protected": {k: v for k, v in claim.protected.items() if v is not None},
             "case_id": result.case_id,
         }
+
+
+@contextmanager
+def _savepoint(conn: Connection) -> Iterator[Connection]:
+    """``conn`` inside a savepoint: rolled back to it, and the error raised, if the block fails."""
+    with conn.begin_nested():
+        yield conn
 
 
 def result_from_log(row: Mapping[str, Any]) -> ScoreResult:
