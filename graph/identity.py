@@ -354,7 +354,8 @@ class IdentityGraph:
         # a sorted copy of the columns the graph reads only (a claims frame has many more)
         ordered = X[needed].sort_values(["submitted_at", "claim_id"], kind="stable")
         index.reserve(len(index.claim_entity) + len(X))
-        parts = [ordered.iloc[i : i + BUILD_CHUNK] for i in range(0, len(ordered), BUILD_CHUNK)]
+        bounds = np.cumsum([0, *build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)])
+        parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
         try:
@@ -632,6 +633,29 @@ class IdentityGraph:
         self.index = GraphIndex(self._layout, self.config, self._sketcher, allow)
         self._proximity_meta = ""
         self.sync()
+
+
+def build_chunks(n: int, chunk: int = BUILD_CHUNK, smallest: int = BUILD_CHUNK // 16) -> list[int]:
+    """The chunk sizes of a build of ``n`` claims: full chunks, then the last chunk's worth in
+    halves down to ``smallest``. The helper writes each chunk's rows while the next is ingested;
+    the last chunk's rows are written with nothing beside them, so the last chunk is kept small
+    (at 1M claims a 100,000-claim last chunk left the build waiting 2 s for its rows).
+
+    >>> build_chunks(1_000_000)[-6:]
+    [100000, 50000, 25000, 12500, 6250, 6250]
+    >>> build_chunks(80_000)
+    [80000]
+    """
+    if n <= chunk:
+        return [n] if n else []
+    head = n - chunk
+    sizes = [chunk] * (head // chunk) + ([head % chunk] if head % chunk else [])
+    tail = chunk
+    while tail > smallest:
+        half = tail // 2
+        sizes.append(tail - half)
+        tail = half
+    return [*sizes, tail]
 
 
 def utc_now() -> datetime:

@@ -91,11 +91,13 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
     assert [one.entity_of(c) for c in X["claim_id"]] == [
         chunked.entity_of(c) for c in X["claim_id"]
     ]
-    assert hashed == [250, 250, 250, 200, None] + ([None] if where == "file" else [])
+    sizes = [250, 250, 250, 200, 125, 63, 31, 16, 15]  # the last chunk's worth in halves
+    assert identity.build_chunks(len(X), 250, 250 // 16) == sizes
+    assert hashed == [*sizes[1:], None] + ([None] if where == "file" else [])
     if where == "file":
-        assert written == [None, 250, 250, 250, 250, 200]  # the helper wrote every chunk
+        assert written == [None, *sizes]  # the helper wrote every chunk
     else:
-        assert written == [None] * 5
+        assert written == [None] * len(sizes)
     assert chunked._sketcher.names == one._sketcher.names
     assert chunked._sketcher.variants == one._sketcher.variants
     for table in ("graph_names", "graph_tokens", "graph_keys", "graph_edges", "graph_entities"):
