@@ -364,6 +364,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    pass
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes:
     """The request body, at most ``limit`` bytes (else :class:`_BodyTooLarge`)."""
     chunks: list[bytes] = []
@@ -381,10 +385,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _ClientGone(Exception):
-    pass
-
-
 async def _send_json(send: Send, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
     raw = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     if headers:
@@ -396,7 +396,7 @@ async def _send_json(send: Send, status: int, body: bytes, headers: Mapping[str,
 async def serve_score(service: ScoringService, scope: Scope, receive: Receive, send: Send, body_limit: int) -> None:
     """``POST /v1/score`` as a plain ASGI call: the same answers, errors and metrics as the
     FastAPI route (both call :func:`score_body`), without the framework's middleware, routing and
-    request objects, which cost a worker about as much CPU as scoring a claim (measured: see
+    request objects (about a sixth of a worker's CPU at saturation before: see
     docs/benchmarks.md). The app factory's app sends this one route here."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _KEY_HEADERS}
     try:
