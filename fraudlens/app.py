@@ -22,7 +22,13 @@ from fraudlens.settings import Settings
 from review.keys import SqlKeyStore
 from review.store import ReviewStore
 from review.web import router as review_router
-from scoring.api import INTERNAL_ERROR, ScoringService, serve_score, too_large_body
+from scoring.api import (
+    INTERNAL_ERROR,
+    ScoringService,
+    declared_too_large,
+    serve_score,
+    too_large_body,
+)
 from scoring.api import router as scoring_router
 from scoring.bundle import Bundle, BundleError
 from scoring.decision_log import DecisionLog
@@ -144,8 +150,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared_too_large(scope, self.limit):
             await self._reject(send)
             return
         seen = 0
@@ -183,7 +188,9 @@ class FraudlensApp(FastAPI):
     and routing (same answers, errors and metrics as the documented FastAPI route, which serves it
     when this app is mounted under a prefix)."""
 
-    body_limit: int = 2_000_000
+    def __init__(self, *, body_limit: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/score" and scope["method"] == "POST":
@@ -200,8 +207,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         # the server's own engine: its write-ahead log is copied by a thread, not by requests
         engine = make_engine(settings.db_url, background_checkpoints=True)
         path = sqlite_file(engine)
-        checkpointer = WalCheckpointer(path) if path else None
-        if checkpointer is not None:
+        if path:
+            checkpointer = WalCheckpointer(path)
             checkpointer.start()  # now, not at start-up: a server without lifespan events needs it too
     if scorer is None:
         scorer, review = build_scorer(settings, engine)
@@ -234,6 +241,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
             checkpointer.stop()
 
     app = FraudlensApp(
+        body_limit=settings.api.max_body_bytes,
         lifespan=lifespan,
         title="fraudlens",
         version="0.1.0",
@@ -243,7 +251,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
             "claim by itself. Authenticate with an API key (`Authorization: Bearer <key>`)."
         ),
     )
-    app.body_limit = settings.api.max_body_bytes
     app.state.settings = settings
     app.state.engine = engine
     app.state.review = review

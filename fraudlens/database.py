@@ -118,6 +118,8 @@ class WalCheckpointer:
                 log.warning("final write-ahead log checkpoint failed: %s", exc)
         finally:
             conn.close()
+
+
 def placeholder(conn: Connection) -> str:
     """The driver's positional parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"

@@ -400,8 +400,7 @@ async def serve_score(service: ScoringService, scope: Scope, receive: Receive, s
     docs/benchmarks.md). The app factory's app sends this one route here."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _KEY_HEADERS}
     try:
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        if declared_too_large(scope, body_limit):
             raise _BodyTooLarge
         answer = await score_body(service, headers, await _read_body(receive, body_limit))
     except HTTPException as exc:
@@ -421,6 +420,12 @@ async def serve_score(service: ScoringService, scope: Scope, receive: Receive, s
 
 #: The body of a 500 (the app's handler for unexpected errors sends the same).
 INTERNAL_ERROR = b'{"error":"internal","detail":"internal error; it has been logged","problems":[]}'
+
+
+def declared_too_large(scope: Scope, limit: int) -> bool:
+    """Whether the request's ``Content-Length`` declares a body over ``limit`` bytes."""
+    declared = dict(scope.get("headers") or []).get(b"content-length")
+    return declared is not None and declared.isdigit() and int(declared) > limit
 
 
 def too_large_body(limit: int) -> bytes:
