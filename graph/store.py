@@ -57,7 +57,8 @@ entities_table = sa.Table(
     "graph_entities",
     metadata,
     sa.Column("entity_id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
+    # indexed: another process's sync reads the entities made since its last look
+    sa.Column("seq", sa.BigInteger, nullable=False, index=True),
     sa.Column("first_seen", sa.Float, nullable=False),
     sa.Column("alias_of", sa.BigInteger, nullable=True),
     sa.Column("merged_seq", sa.BigInteger, nullable=True, index=True),
@@ -96,12 +97,17 @@ proximity_table = sa.Table(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create the ``graph_*`` tables where missing (a no-op when they exist).
+    """Create the ``graph_*`` tables and their indexes where missing (a no-op when they exist).
 
-    A SQLite file is switched to write-ahead logging, so one small write per claim does not
-    wait for a full sync of the file (``synchronous=NORMAL`` is set per write transaction).
+    An index added to the layout after a store was made is created in it here (``create_all``
+    creates a table's indexes only with the table). A SQLite file is switched to write-ahead
+    logging, so one small write per claim does not wait for a full sync of the file
+    (``synchronous=NORMAL`` is set per write transaction).
     """
     metadata.create_all(engine)
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")

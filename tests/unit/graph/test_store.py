@@ -40,3 +40,19 @@ def test_claim_rows_are_plain_python_values():
     g._ingest(g.hash_frame(X))
     first = store._claim_rows(g._take_rows(g.index.seq).claims)[0]
     assert [type(v) for v in first] == [int, str, int, float, str, float, bytes, bool, int, bytes]
+
+
+def test_opening_a_store_made_before_an_index_was_added_creates_the_index(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    store.create_tables(engine)
+    with engine.begin() as conn:  # the layout as it was before graph_entities.seq was indexed
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_graph_entities_seq")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    g.build(generate(100, seed=13))
+    names = {ix["name"] for ix in sa.inspect(engine).get_indexes("graph_entities")}
+    assert "ix_graph_entities_seq" in names
+    with engine.connect() as conn:  # a sync's read of new entities no longer scans the table
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM graph_entities WHERE seq > 10"
+        ).fetchall()
+    assert "ix_graph_entities_seq" in " ".join(str(r[-1]) for r in plan)
