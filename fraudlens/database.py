@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -23,11 +22,17 @@ from sqlalchemy import (
     event,
 )
 
+from fraudlens.jsontext import json_text
+
 log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    Every backend writes JSON columns with :data:`fraudlens.jsontext.json_text`: a non-finite
+    float (NaN, +/-inf: an overflowing detector score) is stored as JSON null, on SQLite as on
+    PostgreSQL, whose json type refuses the ``NaN`` / ``Infinity`` tokens of ``json.dumps``.
 
     With ``background_checkpoints`` a SQLite file's connections never copy the write-ahead log
     into the database themselves (``wal_autocheckpoint=0``): a :class:`WalCheckpointer` must
@@ -36,6 +41,7 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
     >>> make_engine("sqlite://").dialect.name
     'sqlite'
     """
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -154,10 +160,12 @@ class RowEncoder:
 
     Per column of ``columns`` (default: all of the table's): a value the row lacks takes the
     column's Python-side default (``defaults`` adds or overrides some), else SQL NULL; a JSON
-    column's value goes through the dialect's JSON serializer (``None`` too: JSON ``null``);
-    any other value through its type's bind processor on ``dialect`` (SQLite's datetime
-    string, a float), if the type has one. What the database stores is then what SQLAlchemy's
-    insert of the same rows stores, without its per-row work.
+    column's value goes through the dialect's JSON serializer (``None`` too: JSON ``null``):
+    :data:`fraudlens.jsontext.json_text` on an engine of :func:`make_engine`, and on an engine
+    without a serializer of its own, so a non-finite float is stored as ``null``; any other
+    value through its type's bind processor on ``dialect`` (SQLite's datetime string, a
+    float), if the type has one. What the database stores is then what SQLAlchemy's insert of
+    the same rows stores on an engine of :func:`make_engine`, without its per-row work.
 
     >>> from sqlalchemy import Column, Integer, MetaData, create_engine
     >>> t = Table("t", MetaData(), Column("a", Integer), Column("j", JSON), Column("n", Integer, default=7))
@@ -174,7 +182,7 @@ class RowEncoder:
     ) -> None:
         self.table = table
         self.columns = tuple(columns) if columns is not None else tuple(c.name for c in table.c)
-        serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+        serialize = getattr(dialect, "_json_serializer", None) or json_text
         cols = [table.c[name] for name in self.columns]
         encoders = [
             serialize

@@ -94,9 +94,11 @@ class DecisionLog:
         """Append rows inside the caller's transaction ``conn`` (a micro-batch's cases share it).
 
         ``features`` may be a sequence or a 1-d float array; non-finite values are stored as
-        null. The values are stored exactly as SQLAlchemy's ``insert`` would store them (same
-        JSON text, same datetime form), in one multi-row statement without per-row bind
-        processing; a column missing from a row is stored as SQL NULL, as there.
+        null, there and in every other JSON column (:data:`fraudlens.jsontext.json_text`). The
+        values are stored exactly as SQLAlchemy's ``insert`` on an engine of
+        :func:`fraudlens.database.make_engine` would store them (same JSON text, same datetime
+        form), in one multi-row statement without per-row bind processing; a column missing
+        from a row is stored as SQL NULL, as there.
         """
         batch = list(rows)
         if batch:

@@ -40,16 +40,19 @@ def postgres_url() -> str:
 
 @pytest.fixture()
 def postgres_engine(postgres_url):
-    """An engine on PostgreSQL whose tables go to a fresh schema, dropped afterwards."""
+    """An engine on PostgreSQL (built as fraudlens builds its engines) whose tables go to a
+    fresh schema, dropped afterwards."""
     import uuid
 
     from sqlalchemy import create_engine, text
+
+    from fraudlens.database import make_engine
 
     schema = f"fl_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    eng = create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    eng = make_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
     yield eng
     eng.dispose()
     with admin.begin() as conn:

@@ -3,15 +3,17 @@ stores, on each backend; the log's reads."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
+from sqlalchemy import Column, MetaData, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from fraudlens.database import make_engine
 from review.store import CASE_EVENTS, CASES, ReviewStore, _case_row
 from scoring.decision_log import DecisionLog, _clean, decision_log
 
@@ -22,7 +24,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.service)]
 def engine(request, tmp_path):
     if request.param == "postgresql":
         return request.getfixturevalue("postgres_engine")
-    return create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    return make_engine(f"sqlite:///{tmp_path / 'log.db'}")
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -188,3 +190,70 @@ def test_cases_and_their_events_are_stored_as_sqlalchemy_stores_them(engine) -> 
         assert [len(r) for r in got] == [len(r) for r in want]
     assert store.by_claim("C2").status == "open" and store.by_claim("C2").created_at is not None
     assert [e.detail for e in store.events(ids[0])] == [detail[0]]
+
+
+def _strict(text: str) -> Any:
+    """``json.loads`` refusing the NaN / Infinity tokens, which are not JSON."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _non_finite_rows() -> list[dict[str, Any]]:
+    """Rows with NaN and +/-inf in every JSON column a score can put them in."""
+    row = _rows()[1]
+    return [
+        row
+        | {
+            "claim_id": "N1",
+            "detector_scores": {"outlier": math.inf, "outlier_risk": 1.0, "supervised": math.nan},
+            "reasons": [{"code": "r1", "sentence": "s", "contribution": -math.inf, "value": None}],
+            "explanation": {"contributions": {"amount_log": np.float64("nan"), "(base)": -2.5}},
+        },
+        row | {"claim_id": "N2", "detector_scores": {"outlier": -math.inf}, "explanation": None},
+    ]
+
+
+def test_non_finite_json_values_are_stored_as_null(engine) -> None:
+    """PostgreSQL's json type refuses NaN and Infinity (SQLite stored the bare tokens): both
+    backends store null, the log's own insert as SQLAlchemy's plain insert does."""
+    log, ref = DecisionLog(engine), _reference(engine)
+    rows = _non_finite_rows()
+    with engine.begin() as conn:
+        log.write(conn, rows)
+        conn.execute(insert(ref), [r | {"features": _clean(r["features"])} for r in rows])
+    assert _raw(engine, "decision_log") == _raw(engine, "decision_log_ref")
+    json_columns = ["detector_scores", "reasons", "explanation"]
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            f"SELECT {', '.join(json_columns)} FROM decision_log ORDER BY claim_id"
+        ).all()
+    first = dict(zip(json_columns, stored[0], strict=True))
+    if engine.dialect.name == "sqlite":  # PostgreSQL's driver parses json itself
+        first = {k: _strict(v) for k, v in first.items()}
+    assert first == {
+        "detector_scores": {"outlier": None, "outlier_risk": 1.0, "supervised": None},
+        "reasons": [{"code": "r1", "sentence": "s", "contribution": None, "value": None}],
+        "explanation": {"contributions": {"amount_log": None, "(base)": -2.5}},
+    }
+    assert log.get("N2")["detector_scores"] == {"outlier": None}
+
+
+def test_cases_store_non_finite_json_values_as_null(engine) -> None:
+    store = ReviewStore(engine)
+    ref = _reference(engine, CASES)
+    cases = _non_finite_rows()
+    with engine.begin() as conn:
+        ids = store.open_cases_in(conn, cases)
+        conn.execute(insert(ref), [_case_row(i, c) for i, c in zip(ids, cases, strict=True)])
+    at = [c.name for c in CASES.c].index("created_at")
+    skip = {2 * at, 2 * at + 1} if engine.dialect.name == "sqlite" else {at}
+    got, want = _raw(engine, "cases", CASES), _raw(engine, ref.name, CASES)
+    assert [[v for k, v in enumerate(r) if k not in skip] for r in got] == [
+        [v for k, v in enumerate(r) if k not in skip] for r in want
+    ]
+    case = store.by_claim("N1")
+    assert case.detector_scores == {"outlier": None, "outlier_risk": 1.0, "supervised": None}
+    assert case.explanation == {"contributions": {"amount_log": None, "(base)": -2.5}}

@@ -1,0 +1,54 @@
+"""Strict JSON text for what fraudlens stores and answers: NaN and +/-inf written as null."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +inf, -inf) replaced by None, in nested dicts,
+    lists and tuples too (tuples become lists, as JSON writes them); the rest unchanged.
+
+    >>> finite({"outlier": float("inf"), "top": [("amount", float("nan")), ("hour", 0.5)]})
+    {'outlier': None, 'top': [['amount', None], ['hour', 0.5]]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+class StrictJson:
+    """Writes a value as JSON text, with ``json.dumps``'s keyword ``options``, but null for a
+    non-finite float instead of the bare tokens ``NaN`` / ``Infinity``.
+
+    Those tokens are not JSON: PostgreSQL's json type refuses them, so does any strict client
+    parser, and SQLite stores them and hands back floats that no JSON answer can carry. A value
+    without a non-finite float gets exactly ``json.dumps(value, **options)``'s text, in one
+    pass of the C encoder; only a value holding one is copied through :func:`finite` and
+    written again. (A class, not a closure: psycopg caches a JSON dumper per function, and
+    warns of a leak for a closure.)
+
+    >>> StrictJson(separators=(",", ":"))({"a": [1.5, float("nan")], "b": -float("inf")})
+    '{"a":[1.5,null],"b":null}'
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._encode = json.JSONEncoder(allow_nan=False, **options).encode
+
+    def __call__(self, value: Any) -> str:
+        try:
+            return self._encode(value)
+        except ValueError:  # a non-finite float somewhere in it
+            return self._encode(finite(value))
+
+
+#: The JSON text of every JSON value fraudlens stores: ``json.dumps``'s, with non-finite floats
+#: as null. :func:`fraudlens.database.make_engine` makes it the engine's JSON serializer, so
+#: SQLAlchemy's inserts and :class:`fraudlens.database.RowEncoder` write the same text.
+json_text = StrictJson()
