@@ -46,7 +46,7 @@ class Case(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    detector_scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    detector_scores: Mapped[dict[str, float | None]] = mapped_column(JSON)
     assignee: Mapped[str | None] = mapped_column(String(128), nullable=True)
     disposition: Mapped[str | None] = mapped_column(String(32), nullable=True)
 

@@ -24,6 +24,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
+from fraudlens.jsontext import StrictJson, finite
 from fraudlens.spec import Claim
 from scoring.batching import MicroBatcher
 from scoring.protocols import ApiKeyIdentity, KeyStore
@@ -78,7 +79,10 @@ class ScorePublic(BaseModel):
     reasons: list[Reason]
     model_version: str
     graph_version: str
-    detector_scores: dict[str, float]
+    detector_scores: dict[str, float | None] = Field(
+        description="each detector's score; null where it is not a finite number "
+        "(an outlier distance beyond float range)"
+    )
     case_id: str | None = None
     explanation: dict[str, Any] | None = None
     scored_at: str | None = Field(None, description="when this claim was first scored (UTC)")
@@ -314,9 +318,15 @@ def parse_claim_body(body: bytes) -> dict[str, Any]:
     return claim
 
 
+#: Answers' JSON text: Starlette's JSONResponse's form, with null for a non-finite float
+#: (JSONResponse refuses one: a 500).
+_answer_json = StrictJson(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_bytes(content: Any) -> bytes:
-    """``content`` as JSON, encoded as Starlette's JSONResponse encodes it."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    """``content`` as JSON, encoded as Starlette's JSONResponse encodes it, but a non-finite
+    float as null instead of a failure."""
+    return _answer_json(content).encode()
 
 
 async def score_body(service: ScoringService, headers: Mapping[str, str], body: bytes) -> bytes:
@@ -462,7 +472,8 @@ async def score_batch(
         n_scored += 1
         if not result.replayed:
             service.decisions.labels(claim.program, result.decision).inc()
-        items[i] = {"index": i, "status": "scored", "result": result.as_dict()}
+        # FastAPI's JSONResponse refuses NaN and inf: null, as POST /v1/score answers them
+        items[i] = {"index": i, "status": "scored", "result": finite(result.as_dict())}
     service.requests.labels("score_batch", "ok").inc()
     service.latency.labels("score_batch").observe(time.perf_counter() - start)
     return {"results": items, "n_scored": n_scored, "n_rejected": len(items) - n_scored}

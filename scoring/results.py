@@ -15,7 +15,8 @@ class ScoreResult:
     ``risk`` is in [0, 1]: a calibrated probability when the bundle has a supervised model,
     otherwise the claim's outlier-score percentile among training claims (``risk_kind`` says
     which). ``decision`` is ``clear`` or ``review``: fraudlens never denies a claim; a flagged
-    claim goes to a human.
+    claim goes to a human. A detector score that is not a finite number (an outlier distance
+    beyond float range) is None, as JSON null in the answer and the decision log.
     """
 
     claim_id: str
@@ -25,7 +26,7 @@ class ScoreResult:
     priority: int
     model_version: str
     graph_version: str
-    detector_scores: dict[str, float]
+    detector_scores: dict[str, float | None]
     reasons: list[dict[str, Any]]
     explanation: dict[str, Any] | None = None
     case_id: str | None = None

@@ -29,6 +29,7 @@ from explain.reasons import (
     reasons_from_contributions,
     reasons_from_deviation,
 )
+from fraudlens.jsontext import finite
 from fraudlens.spec import Claim, Rejection
 from scoring.bundle import Bundle, BundleError
 from scoring.decision_log import DecisionLog
@@ -182,13 +183,16 @@ class Scorer:
         """Scores, risk and decisions for rows of the model's feature matrix."""
         return score_matrix(self.bundle, X)
 
-    def _detector_scores(self, s: _Scores, i: int) -> dict[str, float]:
+    def _detector_scores(self, s: _Scores, i: int) -> dict[str, float | None]:
+        """Row ``i``'s detector scores; None for one that is not a finite number (a k-NN
+        distance beyond float range makes the outlier score +inf), as the log stores it, so a
+        retry answers what the first answer said."""
         d = {"outlier": float(s.outlier[i]), "outlier_risk": float(s.outlier_risk[i])}
         if s.supervised is not None:
             d["supervised"] = float(s.supervised[i])
         if s.rules is not None:
             d["rules"] = float(s.rules[i])
-        return d
+        return finite(d)
 
     def explain_rows(self, X: NDArray[np.float64], s: _Scores, rows: NDArray[np.int64]) -> dict[int, tuple[list[Reason], dict[str, Any]]]:
         """Reasons and explanation records for the given rows (flagged claims, or on demand)."""

@@ -88,3 +88,38 @@ def test_cases_opened_together_and_a_race_keeps_one_case(engine) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", meanwhile)
     assert got[1] == raced[0] and store.count() == 5
+
+
+def test_a_non_finite_score_is_logged_as_null_and_retried_alike(engine, trained, tmp_path) -> None:
+    """PostgreSQL's json type refuses NaN and Infinity, which json.dumps writes by default:
+    a claim whose outlier score is +inf (an amount of 1e300 overflows the k-NN distance)
+    failed its whole micro-batch's write. Now its log row and case hold null, and a retry
+    (read back from the log) gets the same answer."""
+    import shutil
+
+    import graph
+    from fraudlens.database import make_engine
+    from fraudlens.settings import load_settings
+    from scoring.bundle import Bundle
+    from scoring.scorer import Scorer
+
+    settings, _, new = trained
+    home = tmp_path / "home"
+    shutil.copytree(settings.home, home)
+    s = load_settings(None, home=home, demo=True)
+    bundle = Bundle.load(s.bundles_root / (s.bundles_root / "CURRENT").read_text())
+    state = graph.IdentityGraph.open(make_engine(s.db_url), s.identity_key(), bundle.spec.identity_kinds)
+    log, store = DecisionLog(engine), ReviewStore(engine)
+    scorer = Scorer(bundle, state, key=s.identity_key(), log=log, sink=store)
+    rec = {**new.iloc[630].to_dict(), "claim_id": "PG-HUGE", "amount": 1e300}
+    first = scorer.score_one(rec)
+    assert first.detector_scores["outlier"] is None and first.decision == "review"
+    again = scorer.score_one(rec)
+    assert again.replayed and again.as_dict() == first.as_dict()
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT detector_scores::text FROM decision_log WHERE claim_id = 'PG-HUGE'")
+        ).scalar_one()
+    assert '"outlier": null' in stored
+    case = store.by_claim("PG-HUGE")
+    assert case.id == first.case_id and case.detector_scores["outlier"] is None

@@ -290,3 +290,35 @@ def test_unexpected_failure_is_a_logged_500_on_both_ways_in(api, monkeypatch, ca
             "error": "internal", "detail": "internal error; it has been logged", "problems": []}
         assert "disk on fire" not in r.text
     assert sum("unexpected error: RuntimeError" in m for m in caplog.messages) == 2
+
+
+def _strict_json(text: str):
+    """The body parsed refusing NaN / Infinity, which are not JSON (clients' parsers refuse them)."""
+
+    def refuse(token: str):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_infinite_detector_score_is_null_in_answers_retries_and_the_case_page(api) -> None:
+    """An amount of 1e300 is valid; its k-NN distance overflows, so the outlier score is +inf.
+    Every way in answers 200 with null for it (never a 500), a retry the same answer, and the
+    case page shows it."""
+    client, auth, _, records, _, app = api
+    rec = {**records[905], "claim_id": "API-HUGE", "amount": 1e300}
+    first = client.post("/v1/score", json=rec, headers=auth)
+    assert first.status_code == 200, first.text
+    body = _strict_json(first.text)
+    assert body["detector_scores"]["outlier"] is None and body["detector_scores"]["outlier_risk"] == 1.0
+    assert 0.0 <= body["risk"] <= 1.0 and body["decision"] == "review" and body["case_id"]
+    again = _framework_route(app).post("/v1/score", json=rec, headers=auth)
+    assert again.status_code == 200 and _strict_json(again.text) == body
+    other = {**rec, "claim_id": "API-HUGE-2"}
+    batch = client.post("/v1/score/batch", json={"claims": [rec, other]}, headers=auth)
+    assert batch.status_code == 200, batch.text
+    items = _strict_json(batch.text)["results"]
+    assert items[0]["result"] == body
+    assert items[1]["status"] == "scored" and items[1]["result"]["detector_scores"]["outlier"] is None
+    page = client.get(f"/cases/{body['case_id']}")
+    assert page.status_code == 200 and "outlier: not a finite number" in page.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -96,3 +97,32 @@ def test_manifest_records_what_auditors_need(trained) -> None:
     assert not set(m["feature_names"]) & set(m["protected_attributes"])
     assert "per_group" in m["metrics"] and "citizenship" in m["metrics"]["per_group"]
     assert isinstance(pd.Timestamp(m["created"]), pd.Timestamp)
+
+
+def _stored_json(engine, column: str, claim_id: str):
+    """A decision-log JSON column as stored, parsed refusing NaN / Infinity (not JSON)."""
+
+    def refuse(token: str):
+        raise ValueError(f"not JSON: {token}")
+
+    with engine.connect() as conn:
+        text = conn.exec_driver_sql(
+            f"SELECT {column} FROM decision_log WHERE claim_id = ?", (claim_id,)
+        ).scalar_one()
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_infinite_outlier_score_is_none_and_a_retry_answers_the_same(two) -> None:
+    """An amount of 1e300 is a valid claim whose k-NN distance overflows: the outlier score is
+    +inf (outlier risk 1). The answer says None for it, the log holds null, a retry (read back
+    from the log) gets the same answer."""
+    (_, engine, scorer, new), _ = two
+    rec = {**new.iloc[610].to_dict(), "amount": 1e300}
+    first = scorer.score_one(rec)
+    assert first.detector_scores["outlier"] is None
+    assert first.detector_scores["outlier_risk"] == 1.0 and 0.0 <= first.risk <= 1.0
+    again = scorer.score_one(rec)
+    assert again.replayed and again.as_dict() == first.as_dict()
+    assert _stored_json(engine, "detector_scores", first.claim_id)["outlier"] is None
+    frame = scorer.score_frame(pd.DataFrame([{**rec, "claim_id": "HUGE-FRAME"}]))
+    assert frame.loc[0, "status"] == "scored" and 0.0 <= frame.loc[0, "risk"] <= 1.0
