@@ -83,6 +83,7 @@ def score_matrix(bundle: Bundle, X: NDArray[np.float64]) -> _Scores:
         risk = calibrate(supervised, *bundle.calibration)
     else:
         risk = outlier_risk
+    _refuse_non_finite(bundle, risk)
     decision, priority = bundle.policy.decide_many(risk)
     rules = None
     if bundle.rules is not None:
@@ -92,6 +93,20 @@ def score_matrix(bundle: Bundle, X: NDArray[np.float64]) -> _Scores:
         else:
             rules = bundle.rules.score_samples(X)
     return _Scores(outlier, outlier_risk, supervised, risk, decision, priority, rules)
+
+
+def _refuse_non_finite(bundle: Bundle, risk: NDArray[np.float64]) -> None:
+    """Raise :class:`BundleError` when a risk is not a finite number: a model bug (percentile
+    and calibration clip any finite or infinite score into [0, 1]; only NaN gets through).
+    NaN compares below every threshold, so it would clear the claim unseen and log a risk
+    that is no risk; the batch fails instead, before anything is decided, logged or opened."""
+    if np.isfinite(risk).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(risk))
+    raise BundleError(
+        f"bundle {bundle.version} gave a non-finite risk ({risk[bad[0]]}) for {bad.size} of "
+        f"{risk.size} claims (rows {bad[:5].tolist()}); expected a number in [0, 1]"
+    )
 
 
 class Scorer:

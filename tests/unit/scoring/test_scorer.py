@@ -126,3 +126,17 @@ def test_an_infinite_outlier_score_is_none_and_a_retry_answers_the_same(two) -> 
     assert _stored_json(engine, "detector_scores", first.claim_id)["outlier"] is None
     frame = scorer.score_frame(pd.DataFrame([{**rec, "claim_id": "HUGE-FRAME"}]))
     assert frame.loc[0, "status"] == "scored" and 0.0 <= frame.loc[0, "risk"] <= 1.0
+
+
+def test_a_non_finite_risk_is_refused_before_anything_is_decided(two, monkeypatch) -> None:
+    """A NaN risk is a model bug: it would compare below every threshold and clear the claim.
+    The Scorer raises instead; nothing is logged and no case opened."""
+    (_, _, scorer, new), _ = two
+    n_logged, n_cases = scorer.log.count(), scorer.sink.count()
+    xs, ys = scorer.bundle.calibration
+    monkeypatch.setattr(scorer.bundle, "calibration", (xs, np.full_like(ys, np.nan)))
+    with pytest.raises(BundleError, match="non-finite risk"):
+        scorer.score_one(new.iloc[620].to_dict())
+    with pytest.raises(BundleError, match="non-finite risk"):
+        scorer.score_frame(new.iloc[621:625].reset_index(drop=True))
+    assert (scorer.log.count(), scorer.sink.count()) == (n_logged, n_cases)
