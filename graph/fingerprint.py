@@ -25,6 +25,33 @@ def _mix(z: int) -> int:
     return z ^ (z >> 31)
 
 
+#: Cents beyond this magnitude do not fit an int64: such an amount is coded by its bits.
+_CENTS_LIMIT = 2.0**63
+
+
+def amount_code(amount: float) -> int:
+    """A claim amount as a 64-bit code: its cents, or, for an amount whose cents do not fit 64
+    bits (over about 9.2e16; a valid if absurd amount), the bits of the float itself.
+
+    >>> amount_code(12.345), amount_code(1e308) == int(np.float64(1e308).view(np.uint64))
+    (1234, True)
+    """
+    cents = float(amount) * 100.0
+    if abs(cents) < _CENTS_LIMIT:
+        return int(round(cents)) & _M64
+    return int(np.float64(amount).view(np.uint64))
+
+
+def amount_codes(amount: NDArray[np.float64]) -> NDArray[np.uint64]:
+    """:func:`amount_code` of many amounts."""
+    amount = np.asarray(amount, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = amount * 100.0
+        small = np.abs(cents) < _CENTS_LIMIT
+        codes = np.where(small, np.round(np.where(small, cents, 0.0)), 0.0).astype(np.int64)
+    return np.where(small, codes.view(np.uint64), amount.view(np.uint64))
+
+
 def fingerprint(ts_us: int, amount: float, program: str, keys: Sequence[int]) -> int:
     """The fingerprint of one claim's content (event time, amount, program, hashed keys).
 
@@ -34,7 +61,7 @@ def fingerprint(ts_us: int, amount: float, program: str, keys: Sequence[int]) ->
     True
     """
     h = _SEED
-    for v in (ts_us & _M64, int(round(amount * 100)) & _M64, text_code(program), *keys):
+    for v in (ts_us & _M64, amount_code(amount), text_code(program), *keys):
         h = _mix(h ^ (v & _M64))
     return h >> 1
 
@@ -49,7 +76,7 @@ def fingerprint_many(
     codes = {p: text_code(p) for p in set(program)}
     cols = [
         ts_us.astype(np.int64).view(np.uint64),
-        np.round(amount * 100).astype(np.int64).view(np.uint64),
+        amount_codes(amount),
         np.fromiter((codes[p] for p in program), dtype=np.uint64, count=len(program)),
         *(keys[:, j].astype(np.int64).view(np.uint64) for j in range(keys.shape[1])),
     ]

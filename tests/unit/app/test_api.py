@@ -322,3 +322,15 @@ def test_an_infinite_detector_score_is_null_in_answers_retries_and_the_case_page
     assert items[1]["status"] == "scored" and items[1]["result"]["detector_scores"]["outlier"] is None
     page = client.get(f"/cases/{body['case_id']}")
     assert page.status_code == 200 and "outlier: not a finite number" in page.text
+
+
+def test_the_largest_amounts_are_scored_and_retried_not_a_500(api) -> None:
+    """Amounts whose cents overflow 64 bits (over about 9.2e16, up to the largest float) are
+    valid: scored once, and a retry of each is the same claim, not a conflict."""
+    client, auth, _, records, _, _ = api
+    for i, amount in enumerate((1e17, 1.7976931348623157e308)):
+        rec = {**records[906 + i], "claim_id": f"API-MAX-{i}", "amount": amount}
+        first = client.post("/v1/score", json=rec, headers=auth)
+        assert first.status_code == 200, first.text
+        again = client.post("/v1/score", json=rec, headers=auth)
+        assert again.status_code == 200 and again.json() == first.json()

@@ -63,3 +63,23 @@ def test_hasher_pickles_as_its_key_and_never_shows_it():
     assert again.hash("phone", "+14155550132") == h.hash("phone", "+14155550132")
     assert again.fingerprint == h.fingerprint
     assert key.hex() not in repr(h) and repr(key) not in repr(h)
+
+
+def test_fingerprints_agree_one_by_one_and_by_the_frame_for_every_amount() -> None:
+    """Cents for an amount that fits (unchanged since stored), the float's bits beyond 64-bit
+    cents: the scalar and the vectorised fingerprint agree everywhere and never overflow."""
+    import numpy as np
+
+    from graph.fingerprint import fingerprint, fingerprint_many
+
+    amounts = np.array(
+        [0.0, 0.005, 0.015, -2.5, 1234.56, 9.2e16, 9.3e16, 1e17, -1e17, 1e300, 1.7976931348623157e308]
+    )
+    keys = np.arange(3 * len(amounts), dtype=np.int64).reshape(len(amounts), 3)
+    many = fingerprint_many(np.arange(len(amounts)), amounts, ["housing"] * len(amounts), keys)
+    one = [
+        fingerprint(i, float(a), "housing", keys[i].tolist()) for i, a in enumerate(amounts)
+    ]
+    assert one == many.tolist()
+    assert len(set(one)) == len(one)
+    assert fingerprint(0, 1234.56, "housing", [1]) == 7006835008281297835  # as stored before
