@@ -224,6 +224,10 @@ class IdentityGraph:
             changed = self._sync(conn)
         return changed
 
+    def _changed_elsewhere(self, seq: int, proximity_as_of: str) -> bool:
+        """Whether another process wrote claims or a proximity snapshot since this one looked."""
+        return seq > self.index.seq or proximity_as_of != self._proximity_meta
+
     def _sync(self, conn: sa.Connection) -> bool:
         meta = store.read_meta(conn)
         changed = False
@@ -451,7 +455,7 @@ class IdentityGraph:
         if stored is not None:
             return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
         with self.engine.begin() as conn:
-            if store.lock_and_read_seq(conn) > self.index.seq:
+            if self._changed_elsewhere(*store.lock_and_read_state(conn)):
                 self._sync(conn)
                 stored = self._known(x)
                 if stored is not None:
@@ -514,7 +518,7 @@ class IdentityGraph:
         todo: list[int],
         out: list[dict[str, float] | ClaimConflictError | None],
     ) -> None:
-        if store.lock_and_read_seq(conn) > self.index.seq:
+        if self._changed_elsewhere(*store.lock_and_read_state(conn)):
             self._sync(conn)
         seq = start = self.index.seq
         for i in todo:

@@ -168,32 +168,31 @@ def _sqlite_write_mode(conn: sa.Connection) -> None:
         conn.info["graph_synchronous_normal"] = True
 
 
-def lock_and_read_seq(conn: sa.Connection) -> int:
-    """:func:`lock`, then :func:`current_seq`, in one round trip on PostgreSQL."""
+def lock_and_read_state(conn: sa.Connection) -> tuple[int, str]:
+    """:func:`lock`, then what another process may have changed: the sequence number of the
+    last claim written and the mark of the proximity snapshots (``""`` when none), in one
+    round trip on PostgreSQL."""
     cursor = conn.connection.cursor()
+    read_sql = "SELECT name, value FROM graph_meta WHERE name IN ('seq', 'proximity_as_of')"
     try:
         if conn.dialect.name == "postgresql":
             # two statements (the read must see what the lock's last holder committed), one
             # round trip where the driver sends them together
             lock_sql = f"SELECT pg_advisory_xact_lock({_LOCK_ID})"
-            read_sql = "SELECT value FROM graph_meta WHERE name = 'seq'"
             if conn.dialect.driver == "psycopg":
                 cursor.execute(f"{lock_sql}; {read_sql}")
                 cursor.nextset()
             else:
                 cursor.execute(lock_sql)
                 cursor.execute(read_sql)
-            row = cursor.fetchone()
-            value = row[0] if row else None
         else:
             if conn.dialect.name == "sqlite":
                 _sqlite_write_mode(conn)
-            cursor.execute("SELECT value FROM graph_meta WHERE name = 'seq'")
-            row = cursor.fetchone()
-            value = row[0] if row else None
+            cursor.execute(read_sql)
+        values = dict(cursor.fetchall())
     finally:
         cursor.close()
-    return int(value) if value is not None else 0
+    return int(values.get("seq", 0)), str(values.get("proximity_as_of", ""))
 
 
 class ClaimColumns(NamedTuple):

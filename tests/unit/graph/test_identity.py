@@ -323,3 +323,21 @@ def test_fraud_proximity_is_point_in_time(built):
     assert g.add(claim(early))["fraud_proximity"] == 0.0
     f = g.add(claim(late))
     assert 0 < f["fraud_proximity"] <= 1 and f["fraud_proximity_age_days"] == pytest.approx(1.0)
+
+
+def test_a_proximity_refresh_by_another_process_reaches_a_running_graph(tmp_path):
+    """A server's graph sees the daily refresh another process made (the refresh command)
+    from its next add on, without a restart and without new claims from elsewhere."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    serving = open_graph(url)
+    serving.build(frame(fixture_rows()))
+    refresher = open_graph(url)
+    as_of = T0 + timedelta(days=80)
+    refresher.refresh_fraud_proximity([refresher.entity_of("r0")], as_of)
+    late = row("p3", 81, "Ringo MemberS", "1993-03-03", "7 P St", "RING-ACCT")
+    f = serving.add(claim(late))
+    assert 0 < f["fraud_proximity"] <= 1 and f["fraud_proximity_age_days"] == pytest.approx(1.0)
+    assert serving.version.split("-p")[1] == refresher.version.split("-p")[1] == "1"
+    later = row("p4", 82, "Ringo MemberT", "1994-04-04", "8 P St", "RING-ACCT")
+    (g,) = serving.add_many([claim(later)])
+    assert isinstance(g, dict) and 0 < g["fraud_proximity"] <= 1
