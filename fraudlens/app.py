@@ -52,8 +52,9 @@ def current_bundle_dir(settings: Settings) -> Path:
     return settings.bundles_root / pointer.read_text("utf-8").strip()
 
 
-def open_graph(engine: Engine, settings: Settings, identity_kinds: dict[str, str]) -> Any:
-    """The identity-graph state in the database, keyed with the configured HMAC key.
+def open_graph(engine: Engine, settings: Settings, identity_kinds: dict[str, str] | None) -> Any:
+    """The identity-graph state in the database, keyed with the configured HMAC key
+    (``identity_kinds`` None: those of the stored state).
 
     ``settings.graph_allow_list`` (a YAML file of registered shared places: care homes,
     shelters, public IPs) keeps legitimate sharing from linking people into rings.

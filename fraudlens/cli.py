@@ -356,12 +356,50 @@ def demo(
     uvicorn.run("fraudlens.asgi:app", host=host, port=port, log_level="warning")
 
 
+def refresh_proximity(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the snapshot's time, ISO 8601 with a zone (default: now)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Recompute closeness to confirmed fraud from investigators' dispositions (run it daily).
+
+    The seeds are the entities of cases closed as confirmed fraud. Claims with an event time at
+    or after the snapshot's time see it; running servers take it up with their next claim.
+    """
+    from datetime import UTC, datetime
+
+    from fraudlens.app import open_graph
+    from fraudlens.database import make_engine
+    from graph import KeyMismatchError
+    from review.store import ReviewStore
+
+    settings = _settings(config)
+    try:
+        when = datetime.now(UTC) if as_of is None else datetime.fromisoformat(as_of)
+    except ValueError:
+        raise _fail(f"--as-of must be an ISO 8601 time, got {as_of!r}") from None
+    if when.tzinfo is None:
+        raise _fail(f"--as-of must carry a time zone (e.g. {as_of}Z), got {as_of!r}")
+    engine = make_engine(settings.db_url)
+    seeds = ReviewStore(engine).confirmed_fraud_entities()
+    try:
+        graph_state = open_graph(engine, settings, None)
+    except (KeyNotConfiguredError, KeyMismatchError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    n = graph_state.refresh_fraud_proximity(seeds, when)
+    out.print(f"fraud proximity as of {when.isoformat()}: {len(seeds)} entities confirmed as "
+              f"fraud, {n} entities scored (graph state {graph_state.version})")
+
+
 def _mount_graph_commands() -> None:
     try:
         from graph.commands import app as graph_app
     except ImportError:  # the graph CLI lands with the identity-graph issue
         return
-    app.add_typer(graph_app, name="graph", help="The identity-link graph: rings and neighbourhoods.")
+    # the root wires the review queue's dispositions into the graph (graph/ cannot import it)
+    graph_app.command("refresh-proximity")(refresh_proximity)
+    app.add_typer(graph_app, name="graph",
+                  help="The identity-link graph: rings, neighbourhoods, proximity to fraud.")
 
 
 _mount_graph_commands()
