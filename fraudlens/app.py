@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from review.store import ReviewStore
 from review.web import router as review_router
 from scoring.api import (
     INTERNAL_ERROR,
+    TOO_LARGE,
     ScoringService,
     declared_too_large,
     serve_score,
@@ -141,18 +143,23 @@ def build_scorer(settings: Settings, engine: Engine, bundle_dir: Path | None = N
 
 
 class BodyLimit:
-    """Answers 413 for request bodies over ``limit`` bytes, declared or streamed."""
+    """Answers 413 for request bodies over ``limit`` bytes, declared or streamed; ``on_reject``
+    (if given) is told of each one (the request's scope, seconds since it arrived)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, on_reject: Callable[[Scope, float], None] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.on_reject = on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
         if declared_too_large(scope, self.limit):
-            await self._reject(send)
+            await self._reject(scope, send, start)
             return
         seen = 0
         too_big = False
@@ -170,9 +177,11 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._reject(send)
+            await self._reject(scope, send, start)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, start: float) -> None:
+        if self.on_reject is not None:
+            self.on_reject(scope, time.perf_counter() - start)
         body = too_large_body(self.limit)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -260,7 +269,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
     app.include_router(scoring_router)
     app.include_router(review_router)
     _install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)  # type: ignore[arg-type]
+    def rejected(scope: Scope, seconds: float) -> None:  # POST /v1/score's 413, as its lean path counts it
+        if scope["path"] == "/v1/score" and scope["method"] == "POST":
+            service.record("score", TOO_LARGE, seconds)
+
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes, on_reject=rejected)  # type: ignore[arg-type]
     return app
 
 

@@ -183,7 +183,8 @@ class ScoringService:
         self.limiter = RateLimiter(self.rate_limit_per_minute)
         self.requests = Counter("fraudlens_requests_total", "requests by route and outcome",
                                 ["route", "outcome"], registry=self.registry)
-        self.latency = Histogram("fraudlens_request_seconds", "request latency by route", ["route"],
+        self.latency = Histogram("fraudlens_request_seconds", "request latency by route and outcome",
+                                 ["route", "outcome"],
                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
                                  registry=self.registry)
         self.decisions = Counter("fraudlens_decisions_total", "decisions by program and decision",
@@ -195,16 +196,20 @@ class ScoringService:
                                      "claims per micro-batch of POST /v1/score",
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe)
-        self.score_latency = self.latency.labels("score")
-        self._counters: dict[tuple[str, str], Any] = {}
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._swap_lock = threading.Lock()
 
-    def count(self, route: str, outcome: str) -> None:
-        """One more request of ``route`` with ``outcome`` (the labelled counter, looked up once)."""
-        counter = self._counters.get((route, outcome))
-        if counter is None:
-            counter = self._counters[route, outcome] = self.requests.labels(route, outcome)
-        counter.inc()
+    def record(self, route: str, outcome: str, seconds: float) -> None:
+        """One more request of ``route`` with ``outcome`` (a decision, or the error code of a
+        4xx or 500) that took ``seconds``; the labelled series are looked up once."""
+        series = self._series.get((route, outcome))
+        if series is None:
+            series = self._series[route, outcome] = (
+                self.requests.labels(route, outcome),
+                self.latency.labels(route, outcome),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def swap(self, scorer: Scorer) -> None:
         """Serve ``scorer`` from the next request on; requests in flight finish on the old one."""
@@ -226,6 +231,12 @@ def api_error(status: int, error: str, detail: str, problems: list[dict[str, Any
               headers: dict[str, str] | None = None) -> HTTPException:
     return HTTPException(status, detail={"error": error, "detail": detail, "problems": problems or []},
                          headers=headers)
+
+
+def error_code(exc: HTTPException) -> str:
+    """The ``error`` code of an error answer (its metrics outcome): ``unauthorized``, ``conflict``..."""
+    detail = exc.detail
+    return str(detail["error"]) if isinstance(detail, dict) and "error" in detail else f"http_{exc.status_code}"
 
 
 def authorise(service: ScoringService, headers: Mapping[str, str], scope: str) -> ApiKeyIdentity:
@@ -334,24 +345,27 @@ async def score_body(service: ScoringService, headers: Mapping[str, str], body: 
     :class:`HTTPException` (``detail`` is the error body). Both ways in share it: the FastAPI
     route below and the lean path a worker serves it by (:func:`serve_score`)."""
     start = time.perf_counter()
-    authorise(service, headers, "score")
-    claim = parse_claim_body(body)
-    scorer = service.scorer
+    outcome = "internal"  # an unexpected failure: the caller's logged 500
     try:
-        # concurrent requests are scored together (scoring/batching.py), each as if alone
-        result = await service.batcher.score(scorer.validate(claim))
-    except RecordRejected as exc:
-        service.count("score", "rejected")
-        raise api_error(422, "invalid_claim", str(exc), _problems(exc.rejection)) from None
-    except ClaimConflict as exc:
-        service.count("score", "conflict")
-        raise api_error(409, "conflict", str(exc)) from None
-    service.count("score", result.decision)
-    if not result.replayed:
-        service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
-    out = json_bytes(result.as_dict())
-    service.score_latency.observe(time.perf_counter() - start)
-    return out
+        authorise(service, headers, "score")
+        claim = parse_claim_body(body)
+        scorer = service.scorer
+        try:
+            # concurrent requests are scored together (scoring/batching.py), each as if alone
+            result = await service.batcher.score(scorer.validate(claim))
+        except RecordRejected as exc:
+            raise api_error(422, "invalid_claim", str(exc), _problems(exc.rejection)) from None
+        except ClaimConflict as exc:
+            raise api_error(409, "conflict", str(exc)) from None
+        outcome = result.decision
+        if not result.replayed:
+            service.decisions.labels(str(claim.get(scorer.spec.program.column, "")), result.decision).inc()
+        return json_bytes(result.as_dict())
+    except HTTPException as exc:
+        outcome = error_code(exc)
+        raise
+    finally:
+        service.record("score", outcome, time.perf_counter() - start)
 
 
 @router.post("/v1/score", response_model=ScorePublic, responses=ERRORS, openapi_extra=SCORE_OPENAPI,
@@ -408,6 +422,7 @@ async def serve_score(service: ScoringService, scope: Scope, receive: Receive, s
     FastAPI route (both call :func:`score_body`), without the framework's middleware, routing and
     request objects (about a sixth of a worker's CPU at saturation before: see
     docs/benchmarks.md). The app factory's app sends this one route here."""
+    start = time.perf_counter()
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _KEY_HEADERS}
     try:
         if declared_too_large(scope, body_limit):
@@ -417,6 +432,7 @@ async def serve_score(service: ScoringService, scope: Scope, receive: Receive, s
         await _send_json(send, exc.status_code, json_bytes(exc.detail), exc.headers)
         return
     except _BodyTooLarge:
+        service.record("score", TOO_LARGE, time.perf_counter() - start)
         await _send_json(send, 413, too_large_body(body_limit))
         return
     except _ClientGone:
@@ -436,6 +452,10 @@ def declared_too_large(scope: Scope, limit: int) -> bool:
     """Whether the request's ``Content-Length`` declares a body over ``limit`` bytes."""
     declared = dict(scope.get("headers") or []).get(b"content-length")
     return declared is not None and declared.isdigit() and int(declared) > limit
+
+
+#: The metrics outcome of a 413 for a body over the limit (its error code).
+TOO_LARGE = "too_large"
 
 
 def too_large_body(limit: int) -> bytes:
@@ -474,8 +494,7 @@ async def score_batch(
             service.decisions.labels(claim.program, result.decision).inc()
         # FastAPI's JSONResponse refuses NaN and inf: null, as POST /v1/score answers them
         items[i] = {"index": i, "status": "scored", "result": finite(result.as_dict())}
-    service.requests.labels("score_batch", "ok").inc()
-    service.latency.labels("score_batch").observe(time.perf_counter() - start)
+    service.record("score_batch", "ok", time.perf_counter() - start)
     return {"results": items, "n_scored": n_scored, "n_rejected": len(items) - n_scored}
 
 

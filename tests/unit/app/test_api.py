@@ -334,3 +334,46 @@ def test_the_largest_amounts_are_scored_and_retried_not_a_500(api) -> None:
         assert first.status_code == 200, first.text
         again = client.post("/v1/score", json=rec, headers=auth)
         assert again.status_code == 200 and again.json() == first.json()
+
+
+def _score_series(client) -> dict[tuple[str, str], float]:
+    """POST /v1/score's request counts and latency observation counts by (metric, outcome)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.labels.get("route") != "score":
+                continue
+            if sample.name in ("fraudlens_requests_total", "fraudlens_request_seconds_count"):
+                out[sample.name, sample.labels["outcome"]] = sample.value
+    return out
+
+
+def test_every_answer_of_the_score_route_is_counted_and_timed_by_outcome(api) -> None:
+    """Operators see 401s, 429s and 413s, not only decisions: each way in counts each answer
+    once, under its decision or its error code, in the counter and the latency histogram."""
+    client, auth, audit_key, records, _, app = api
+    ok = {**records[907], "claim_id": "API-METRICS-1"}
+    sends = [
+        ({"json": ok, "headers": auth}, None),
+        ({"json": {**ok, "amount": ok["amount"] + 1}, "headers": auth}, "conflict"),
+        ({"json": {**records[908], "claim_id": "API-METRICS-2", "amount": "?"}, "headers": auth}, "invalid_claim"),
+        ({"content": b"[1, 2]", "headers": auth}, "invalid_body"),
+        ({"json": records[908]}, "unauthorized"),
+        ({"json": records[908], "headers": {"X-API-Key": audit_key}}, "forbidden"),
+        ({"json": {**records[908], "padding": "x" * 30_000}, "headers": auth}, "too_large"),
+    ]
+    for way in (client, _framework_route(app)):
+        before = _score_series(client)
+        outcomes = []
+        for kwargs, outcome in sends:
+            r = way.post("/v1/score", **kwargs)
+            outcomes.append(outcome or r.json()["decision"])
+        after = _score_series(client)
+        for metric in ("fraudlens_requests_total", "fraudlens_request_seconds_count"):
+            delta = {o: after.get((metric, o), 0) - before.get((metric, o), 0) for o in set(outcomes)}
+            assert delta == {o: outcomes.count(o) for o in set(outcomes)}, (way, metric)
+        ok = {**ok, "claim_id": "API-METRICS-3"}
+        sends[0] = ({"json": ok, "headers": auth}, None)
+        sends[1] = ({"json": {**ok, "amount": ok["amount"] + 1}, "headers": auth}, "conflict")
