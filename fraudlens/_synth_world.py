@@ -689,11 +689,29 @@ def settle(
     for col in ("number", "street", "kind", "city"):
         arr = getattr(addresses, col)
         arr[hh_addr[bld]] = arr[hh_addr[src[bld]]]
-    addresses.unit[hh_addr[bld]] = np.where(
-        addresses.unit[hh_addr[src[bld]]] > 0,
-        60 + rng.integers(0, 60, int(bld.sum())),
-        60 + rng.integers(0, 4, int(bld.sum())),
+    # each household moved into a building gets a unit of its own: 60, 61, ... in the order of
+    # the building's movers (the units 1-59 of the buildings' first addresses never collide).
+    # The draws that once chose the unit (at random, so two households could share one, and then
+    # looked like one address of five or six people) are still made, so that every later draw
+    # of the generator, and so every other value of its claims, stays as it was.
+    rng.integers(0, 60, int(bld.sum()))
+    rng.integers(0, 4, int(bld.sum()))
+    movers = np.flatnonzero(bld)
+    at = hh_addr[movers]  # their building: the address (just copied) without its unit
+    building = addresses._keys(
+        addresses.number[at],
+        addresses.street[at],
+        addresses.kind[at],
+        np.zeros_like(at),
+        addresses.city[at],
     )
+    order = np.argsort(building, kind="stable")
+    by_building = building[order]
+    first = np.r_[0, np.flatnonzero(np.diff(by_building)) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    units = np.empty(len(movers), dtype=addresses.unit.dtype)
+    units[order] = 60 + rank
+    addresses.unit[hh_addr[movers]] = units
     first_of = np.r_[
         0, np.flatnonzero(np.diff(hh_of)) + 1
     ]  # position of each household's first adult

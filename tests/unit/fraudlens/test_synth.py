@@ -208,6 +208,18 @@ def test_hard_negatives_are_present(X: pd.DataFrame) -> None:
     assert (phones.apply(lambda s: _norm(s).replace("", np.nan).str[-10:].nunique()) >= 2).any()
 
 
+def test_households_in_one_building_live_in_units_of_their_own() -> None:
+    """A household has 1-3 claiming adults; households moved into one building get distinct
+    units, so no unit holds the claimants of two households (seed 13 put five people of two
+    households in one unit, which the identity graph rightly calls a ring)."""
+    from graph.normalise import normalise
+
+    X = generate(N, seed=13)
+    household = X[(X["sharing"] == "household") & (X["is_fraud"] == 0)]
+    unit = household["address"].map(lambda a: normalise("address", a))
+    assert household.groupby(unit)["person_id"].nunique().max() <= 3
+
+
 def test_age_band_matches_date_of_birth(X: pd.DataFrame) -> None:
     dob = pd.to_datetime(X["date_of_birth"])
     at = X["submitted_at"].dt.tz_localize(None)
