@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudlens.settings import KeyNotConfiguredError, Settings, load_settings
-from fraudlens.spec import FileLevelError, RecordSpec, read_claims
+from fraudlens.spec import FileLevelError, RecordSpec, Validated, read_claims
 
 app = typer.Typer(
     help="fraudlens: find fraud and anomalies in public-sector claims, with a human in the loop.",
@@ -40,6 +40,19 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
 def _spec(path: Path | None, settings: Settings | None = None) -> RecordSpec:
     path = path or (settings.spec_path if settings else None)
     return RecordSpec.load(path) if path else RecordSpec.default()
+
+
+def _claims_to_add(path: Path, config: Path | None, spec: Path | None) -> tuple[Settings, RecordSpec, Validated]:
+    """Settings, record spec and the file's claims validated, for a command that adds them to the
+    identity graph; refuses a file-level error or a missing identity key before any work."""
+    settings = _settings(config)
+    record_spec = _spec(spec, settings)
+    try:
+        result = record_spec.validate_frame(read_claims(path, record_spec))
+        settings.identity_key()  # refuse early without a key
+    except (FileLevelError, KeyNotConfiguredError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+    return settings, record_spec, result
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -115,13 +128,7 @@ def train_cmd(
     from fraudlens.database import make_engine
     from training.pipeline import train
 
-    settings = _settings(config)
-    record_spec = _spec(spec, settings)
-    try:
-        result = record_spec.validate_frame(read_claims(path, record_spec))
-        settings.identity_key()  # refuse early without a key
-    except (FileLevelError, KeyNotConfiguredError) as exc:
-        raise _fail(str(exc)) from None
+    settings, record_spec, result = _claims_to_add(path, config, spec)
     if result.rejections:
         console.print(f"{len(result.rejections)} rows rejected (see `fraudlens validate`); training on {len(result.accepted)}")
     engine = make_engine(settings.db_url)
@@ -356,6 +363,56 @@ def demo(
     uvicorn.run("fraudlens.asgi:app", host=host, port=port, log_level="warning")
 
 
+def graph_build(
+    path: Annotated[Path, typer.Argument(help="claims file (.csv or .parquet)")],
+    config: ConfigOpt = None,
+    spec: SpecOpt = None,
+    dead_letter: Annotated[Path | None, typer.Option(
+        help="rejected rows with reasons (CSV); default <file>.rejected.csv")] = None,
+) -> None:
+    """Add every claim of a file to the identity graph in one batch (history before serving, a
+    rebuild after a key rotation). Claims already in it keep their features; rows that fail
+    the record spec, or whose id the graph holds with other content, are rejected with reasons."""
+    import pandas as pd
+
+    from fraudlens.app import open_graph
+    from fraudlens.database import make_engine
+    from graph import KeyMismatchError
+
+    settings, record_spec, result = _claims_to_add(path, config, spec)
+    try:
+        state = open_graph(make_engine(settings.db_url), settings, record_spec.identity_kinds)
+    except (KeyMismatchError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    accepted = result.accepted
+    conflicts = state.conflicts(accepted)
+    rejections = result.rejections_frame()
+    if conflicts:
+        clash = accepted[record_spec.id_column].astype(str).isin(conflicts).to_numpy()
+        bad = {r.row for r in result.rejections}
+        file_rows = [i for i in range(result.n_in) if i not in bad]  # the accepted rows' numbers
+        error = {"field": record_spec.id_column, "expected": "the content the identity graph holds for this id",
+                 "got": "different content (conflict)"}
+        rejections = pd.concat([rejections, pd.DataFrame({
+            "row": [file_rows[i] for i in clash.nonzero()[0]],
+            "claim_id": accepted.loc[clash, record_spec.id_column].astype(str).to_numpy(),
+            "reason": f"{error['field']}: expected {error['expected']}, got {error['got']}",
+            "errors": json.dumps([error]),
+        })], ignore_index=True).sort_values("row", kind="stable")
+        accepted = accepted.loc[~clash]
+    before, start = state.n_claims, time.perf_counter()
+    with console.status(f"adding {len(accepted):,} claims to the identity graph"):
+        state.build(accepted)
+    dl = dead_letter or path.with_suffix(".rejected.csv")
+    rejections.to_csv(dl, index=False)
+    out.print(json.dumps({
+        "file": str(path), "in": result.n_in, "added": state.n_claims - before,
+        "already_in_graph": len(accepted) - (state.n_claims - before), "rejected": len(rejections),
+        "entities": state.n_entities, "graph_version": state.version,
+        "seconds": round(time.perf_counter() - start, 1), "rejections": str(dl),
+    }))
+
+
 def refresh_proximity(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="the snapshot's time, ISO 8601 with a zone (default: now)")] = None,
@@ -397,9 +454,10 @@ def _mount_graph_commands() -> None:
     except ImportError:  # the graph CLI lands with the identity-graph issue
         return
     # the root wires the review queue's dispositions into the graph (graph/ cannot import it)
+    graph_app.command("build")(graph_build)
     graph_app.command("refresh-proximity")(refresh_proximity)
     app.add_typer(graph_app, name="graph",
-                  help="The identity-link graph: rings, neighbourhoods, proximity to fraud.")
+                  help="The identity-link graph: build, rings, neighbourhoods, proximity to fraud.")
 
 
 _mount_graph_commands()

@@ -331,6 +331,31 @@ class IdentityGraph:
         """The graph-state version: changes whenever the state or the proximity snapshot does."""
         return f"g{self.index.seq}-p{len(self.index.proximity)}"
 
+    @property
+    def n_claims(self) -> int:
+        """Claims in the graph (this process's view: :meth:`sync` loads other processes')."""
+        return len(self.index.claim_entity)
+
+    @property
+    def n_entities(self) -> int:
+        """Entities (resolved persons) in the graph, merged ones counted once."""
+        return len(self.index.entities)
+
+    def conflicts(self, X: pd.DataFrame) -> list[str]:
+        """Claim ids of a validated frame that the graph holds with other content (a build would
+        refuse them: :class:`ClaimConflictError`), in the frame's order."""
+        ids = X["claim_id"].astype(str)
+        known = ids.isin(self.index.claim_row.keys()).to_numpy()
+        if not known.any():
+            return []
+        index = self.index
+        changed = {
+            x.claim_id
+            for x in self.hash_frame(X[known])
+            if index.claim_fingerprint[index.claim_row[x.claim_id]] != x.fingerprint
+        }
+        return [c for c in ids[known] if c in changed]
+
     def build(self, X: pd.DataFrame) -> pd.DataFrame:
         """Ingest every claim of a validated frame; point-in-time features per claim.
 
