@@ -8,7 +8,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -53,6 +53,42 @@ def _claims_to_add(path: Path, config: Path | None, spec: Path | None) -> tuple[
     except (FileLevelError, KeyNotConfiguredError) as exc:
         raise _fail(f"{path}: {exc}") from None
     return settings, record_spec, result
+
+
+def _graph_state(settings: Settings, record_spec: RecordSpec) -> Any:
+    """The configured identity graph (``graph.IdentityGraph``), or a clear error (another key,
+    other identity columns)."""
+    from fraudlens.app import open_graph
+    from fraudlens.database import make_engine
+    from graph import KeyMismatchError
+
+    try:
+        return open_graph(make_engine(settings.db_url), settings, record_spec.identity_kinds)
+    except (KeyMismatchError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _without_conflicts(state: Any, record_spec: RecordSpec, result: Validated) -> tuple[Any, Any]:
+    """The accepted claims the graph can take, and every rejection as a dead-letter frame: the
+    record spec's, and a claim id the graph holds with other content (in file row order)."""
+    import pandas as pd
+
+    accepted, rejections = result.accepted, result.rejections_frame()
+    conflicts = state.conflicts(accepted)
+    if not conflicts:
+        return accepted, rejections
+    clash = accepted[record_spec.id_column].astype(str).isin(conflicts).to_numpy()
+    bad = {r.row for r in result.rejections}
+    file_rows = [i for i in range(result.n_in) if i not in bad]  # the accepted rows' numbers
+    error = {"field": record_spec.id_column, "expected": "the content the identity graph holds for this id",
+             "got": "different content (conflict)"}
+    rejections = pd.concat([rejections, pd.DataFrame({
+        "row": [file_rows[i] for i in clash.nonzero()[0]],
+        "claim_id": accepted.loc[clash, record_spec.id_column].astype(str).to_numpy(),
+        "reason": f"{error['field']}: expected {error['expected']}, got {error['got']}",
+        "errors": json.dumps([error]),
+    })], ignore_index=True).sort_values("row", kind="stable")
+    return accepted.loc[~clash], rejections
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -124,19 +160,18 @@ def train_cmd(
 ) -> None:
     """Train a model bundle: identity graph over the file, features, outlier + supervised models, policy."""
     import graph
-    from fraudlens.app import open_graph
-    from fraudlens.database import make_engine
     from training.pipeline import train
 
     settings, record_spec, result = _claims_to_add(path, config, spec)
-    if result.rejections:
-        console.print(f"{len(result.rejections)} rows rejected (see `fraudlens validate`); training on {len(result.accepted)}")
-    engine = make_engine(settings.db_url)
+    state = _graph_state(settings, record_spec)
+    accepted, rejections = _without_conflicts(state, record_spec, result)
+    if len(rejections):
+        console.print(f"{len(rejections)} rows rejected (see `fraudlens validate`, `fraudlens graph build`); "
+                      f"training on {len(accepted)}")
     with console.status("building the identity graph"):
-        state = open_graph(engine, settings, record_spec.identity_kinds)
-        feats = state.build(result.accepted)
+        feats = state.build(accepted)
     with console.status("training"):
-        trained = train(result.accepted, record_spec, settings.bundles_root, graph_features=feats,
+        trained = train(accepted, record_spec, settings.bundles_root, graph_features=feats,
                         graph_descriptions=graph.describe_features() if hasattr(graph, "describe_features") else None)
     if promote:
         (settings.bundles_root / "CURRENT").write_text(trained.version, "utf-8")
@@ -373,33 +408,9 @@ def graph_build(
     """Add every claim of a file to the identity graph in one batch (history before serving, a
     rebuild after a key rotation). Claims already in it keep their features; rows that fail
     the record spec, or whose id the graph holds with other content, are rejected with reasons."""
-    import pandas as pd
-
-    from fraudlens.app import open_graph
-    from fraudlens.database import make_engine
-    from graph import KeyMismatchError
-
     settings, record_spec, result = _claims_to_add(path, config, spec)
-    try:
-        state = open_graph(make_engine(settings.db_url), settings, record_spec.identity_kinds)
-    except (KeyMismatchError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    accepted = result.accepted
-    conflicts = state.conflicts(accepted)
-    rejections = result.rejections_frame()
-    if conflicts:
-        clash = accepted[record_spec.id_column].astype(str).isin(conflicts).to_numpy()
-        bad = {r.row for r in result.rejections}
-        file_rows = [i for i in range(result.n_in) if i not in bad]  # the accepted rows' numbers
-        error = {"field": record_spec.id_column, "expected": "the content the identity graph holds for this id",
-                 "got": "different content (conflict)"}
-        rejections = pd.concat([rejections, pd.DataFrame({
-            "row": [file_rows[i] for i in clash.nonzero()[0]],
-            "claim_id": accepted.loc[clash, record_spec.id_column].astype(str).to_numpy(),
-            "reason": f"{error['field']}: expected {error['expected']}, got {error['got']}",
-            "errors": json.dumps([error]),
-        })], ignore_index=True).sort_values("row", kind="stable")
-        accepted = accepted.loc[~clash]
+    state = _graph_state(settings, record_spec)
+    accepted, rejections = _without_conflicts(state, record_spec, result)
     before, start = state.n_claims, time.perf_counter()
     with console.status(f"adding {len(accepted):,} claims to the identity graph"):
         state.build(accepted)
