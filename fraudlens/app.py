@@ -269,6 +269,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
     app.include_router(scoring_router)
     app.include_router(review_router)
     _install_error_handlers(app)
+
     def rejected(scope: Scope, seconds: float) -> None:  # POST /v1/score's 413, as its lean path counts it
         if scope["path"] == "/v1/score" and scope["method"] == "POST":
             service.record("score", TOO_LARGE, seconds)
