@@ -144,23 +144,28 @@ class DecisionLog:
             row = conn.execute(select(decision_log).where(decision_log.c.claim_id == claim_id)).first()
         return None if row is None else dict(row._mapping)
 
-    def existing(self, claim_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Logged decisions for any of ``claim_ids`` (retries in a batch).
+    def existing(
+        self, claim_ids: Sequence[str], conn: Connection | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Logged decisions for any of ``claim_ids`` (retries in a batch), read on ``conn`` when
+        given (a micro-batch's own transaction), else on a connection of its own.
 
         Most batches hold no retry: the ids are looked up first (a narrow read of the primary
         key), and full rows are read only for the ids found.
         """
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.existing(claim_ids, own)
         out: dict[str, dict[str, Any]] = {}
         ids = list(dict.fromkeys(claim_ids))
-        with self.engine.connect() as conn:
-            mark = placeholder(conn)
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i : i + _IN_CHUNK]
-                sql = select_in_sql("decision_log", ("claim_id",), "claim_id", mark, len(chunk))
-                found = [r[0] for r in conn.exec_driver_sql(sql, tuple(chunk))]
-                if found:
-                    rows = select(decision_log).where(decision_log.c.claim_id.in_(found))
-                    out.update((r.claim_id, dict(r._mapping)) for r in conn.execute(rows))
+        mark = placeholder(conn)
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            sql = select_in_sql("decision_log", ("claim_id",), "claim_id", mark, len(chunk))
+            found = [r[0] for r in conn.exec_driver_sql(sql, tuple(chunk))]
+            if found:
+                rows = select(decision_log).where(decision_log.c.claim_id.in_(found))
+                out.update((r.claim_id, dict(r._mapping)) for r in conn.execute(rows))
         return out
 
     def count(self) -> int:

@@ -283,43 +283,47 @@ class Scorer:
         """
         digests = [self.content_hash(c) for c in claims]
         out: list[ScoreResult | ClaimConflict | None] = [None] * len(claims)
+        # on SQLite the retry look-up, the graph's rows, the log and the cases share one
+        # connection and transaction (the look-up reads before the first write)
+        writing = (
+            cast(GraphState, self.graph).writing() if self._one_transaction else nullcontext(None)
+        )
         with self._lock:
-            logged = self.log.existing([c.claim_id for c in claims]) if self.log is not None else {}
-            first: dict[str, int] = {}
-            repeats: list[tuple[int, int]] = []
-            for k, c in enumerate(claims):
-                prev = logged.get(c.claim_id)
-                if prev is not None:
-                    out[k] = _logged_answer(prev, digests[k])
-                elif c.claim_id in first:
-                    repeats.append((k, first[c.claim_id]))
-                else:
-                    first[c.claim_id] = k
-            new = list(first.values())
-            if new:
-                self._score_batch(claims, digests, new, out, source)
+            with writing as conn:
+                ids = [c.claim_id for c in claims]
+                logged = self.log.existing(ids, conn) if self.log is not None else {}
+                first: dict[str, int] = {}
+                repeats: list[tuple[int, int]] = []
+                for k, c in enumerate(claims):
+                    prev = logged.get(c.claim_id)
+                    if prev is not None:
+                        out[k] = _logged_answer(prev, digests[k])
+                    elif c.claim_id in first:
+                        repeats.append((k, first[c.claim_id]))
+                    else:
+                        first[c.claim_id] = k
+                new = list(first.values())
+                scored = (
+                    self._score_new_claims(claims, digests, new, out, source, conn) if new else None
+                )
+            if scored is not None:
+                self._finish_batch(claims, digests, scored, out, source)
             for k, j in repeats:  # the same id twice in one batch: the first one's answer
                 done = out[j]
                 same = digests[k] == digests[j] and not isinstance(done, ClaimConflict)
                 out[k] = done if same else ClaimConflict(claims[k].claim_id)
         return cast(list[ScoreResult | ClaimConflict], out)  # every slot is set
 
-    def _score_batch(
+    def _finish_batch(
         self,
         claims: Sequence[Claim],
         digests: list[str],
-        new: list[int],
+        scored: tuple[list[int], NDArray[np.float64], list[ScoreResult], list[ScoreResult] | None],
         out: list[ScoreResult | ClaimConflict | None],
         source: str,
     ) -> None:
-        """Score the claims at positions ``new`` (none of them logged yet) into ``out``."""
-        writing = (
-            cast(GraphState, self.graph).writing() if self._one_transaction else nullcontext(None)
-        )
-        with writing as conn:
-            scored = self._score_new_claims(claims, digests, new, out, source, conn)
-        if scored is None:
-            return
+        """Put the scored claims' answers in ``out``, writing their log rows and cases apart
+        first when they could not be written with the batch (another worker got to some)."""
         new, X, plain, results = scored
         already: dict[str, dict[str, Any]] = {}
         if results is None:  # cases and log apart: another worker got to some claims first
