@@ -166,7 +166,9 @@ class IdentityGraph:
             if not meta:
                 if identity_columns is None:
                     raise ValueError(
-                        "a new graph needs identity_columns (column -> kind), got None"
+                        "no identity graph in this database yet: build one first (`fraudlens "
+                        "graph build FILE` or `fraudlens train FILE`), or give identity_columns "
+                        "(column -> kind) to start an empty one"
                     )
                 store.write_meta(
                     conn,

@@ -61,3 +61,12 @@ def test_refresh_proximity_refuses_a_time_without_a_zone(trained, tmp_path) -> N
                          capture_output=True, text=True, timeout=120,
                          env={"FRAUDLENS_HOME": str(home), "PATH": "", "COLUMNS": "200"})
     assert run.returncode == 2 and "time zone" in run.stderr
+
+
+def test_graph_commands_on_a_database_without_a_graph_say_what_to_do_first(tmp_path) -> None:
+    env = {"FRAUDLENS_HOME": str(tmp_path), "FRAUDLENS_HMAC_KEY": "k" * 32, "PATH": "", "COLUMNS": "200"}
+    for args in (["refresh-proximity"], ["rings"]):
+        run = subprocess.run([*FRAUDLENS, "graph", *args], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert run.returncode == 2, run.stderr
+        assert "no identity graph in this database yet" in run.stderr and "graph build" in run.stderr
