@@ -8,9 +8,9 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -320,38 +320,72 @@ class StoredRows:
     variants: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
+#: What a sync reads, table by table, each in the column order :func:`_stored_rows` takes.
+_SINCE: tuple[tuple[sa.Table, tuple[str, ...], str], ...] = (
+    (names_table, ("name_hash", "tokens"), "seq"),
+    (tokens_table, ("token_hash", "variants"), "seq"),
+    (entities_table, ("entity_id", "seq", "first_seen"), "seq"),
+    (entities_table, ("entity_id", "alias_of", "merged_seq", "seq"), "merged_seq"),
+    (
+        claims_table,
+        ("seq", "claim_id", "entity_id", "ts", "program", "amount", "keys", "nid_invalid",
+         "fingerprint", "features"),
+        "seq",
+    ),
+)
+
+
 def read_since(conn: sa.Connection, seq: int) -> StoredRows:
-    """Every row written after sequence number ``seq``, in sequence order."""
-    out = StoredRows()
-    for r in conn.execute(sa.select(names_table).where(names_table.c.seq > seq)):
-        out.names[r.name_hash] = unpack(r.tokens)
-    for r in conn.execute(sa.select(tokens_table).where(tokens_table.c.seq > seq)):
-        out.variants[r.token_hash] = frozenset(unpack(r.variants))
-    for r in conn.execute(sa.select(entities_table).where(entities_table.c.seq > seq)):
-        out.entities[r.entity_id] = (r.seq, r.first_seen)
-    merged = sa.select(entities_table).where(entities_table.c.merged_seq > seq)
-    rows = sorted(conn.execute(merged), key=lambda r: (r.merged_seq, r.seq))
-    for r in rows:
-        out.aliases.setdefault(r.merged_seq, []).append((r.entity_id, r.alias_of))
-    out.claims.extend(_claims_since(conn, seq))
-    return out
+    """Every row written after sequence number ``seq``, in sequence order.
 
-
-def _claims_since(
-    conn: sa.Connection, seq: int
-) -> Iterator[tuple[int, HashedClaim, int, NDArray[np.float64]]]:
-    q = sa.select(claims_table).where(claims_table.c.seq > seq).order_by(claims_table.c.seq)
-    for r in conn.execute(q):
-        x = HashedClaim(
-            r.claim_id,
-            r.ts,
-            r.program,
-            r.amount,
-            unpack(r.keys),
-            bool(r.nid_invalid),
-            r.fingerprint,
+    With psycopg the five reads go in one round trip (a writer holds the graph's lock while it
+    syncs, so each round trip there is one the other workers wait for); elsewhere one each.
+    """
+    after = int(seq)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        sql = ";".join(
+            f"SELECT {', '.join(cols)} FROM {table.name} WHERE {by} > {after}"
+            + (" ORDER BY seq" if table is claims_table else "")
+            for table, cols, by in _SINCE
         )
-        yield r.seq, x, r.entity_id, np.frombuffer(r.features, dtype="<f8")
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql)  # no parameters: the simple protocol, several statements
+            parts = [cursor.fetchall()]
+            while cursor.nextset():
+                parts.append(cursor.fetchall())
+        finally:
+            cursor.close()
+    else:
+        parts = []
+        for table, cols, by in _SINCE:
+            q = sa.select(*(table.c[c] for c in cols)).where(table.c[by] > after)
+            if table is claims_table:
+                q = q.order_by(table.c.seq)
+            parts.append(list(conn.execute(q)))
+    return _stored_rows(*parts)
+
+
+def _stored_rows(
+    names: Sequence[Any],
+    tokens: Sequence[Any],
+    entities: Sequence[Any],
+    merged: Sequence[Any],
+    claims: Sequence[Any],
+) -> StoredRows:
+    out = StoredRows()
+    for name_hash, blob in names:
+        out.names[name_hash] = unpack(blob)
+    for token_hash, blob in tokens:
+        out.variants[token_hash] = frozenset(unpack(blob))
+    for entity, eseq, first_seen in entities:
+        out.entities[entity] = (eseq, first_seen)
+    for entity, alias_of, merged_seq, _ in sorted(merged, key=lambda r: (r[2], r[3])):
+        out.aliases.setdefault(merged_seq, []).append((entity, alias_of))
+    for cseq, claim_id, entity, ts, program, amount, keys, nid_invalid, fp, features in claims:
+        x = HashedClaim(claim_id, ts, program, amount, unpack(keys), bool(nid_invalid), fp)
+        out.claims.append((cseq, x, entity, np.frombuffer(features, dtype="<f8")))
+    return out
 
 
 def write_proximity(conn: sa.Connection, as_of: float, scores: dict[int, float]) -> None:

@@ -3,6 +3,8 @@
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -42,6 +44,21 @@ def _reachable() -> str | None:
         return f"PostgreSQL not reachable at {URL}: {type(exc).__name__}"
 
 
+@contextmanager
+def _schema() -> Iterator[str]:
+    """A new schema, dropped with everything in it afterwards."""
+    schema = f"graph_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
 def schema_url():
     why = _reachable()
@@ -49,14 +66,15 @@ def schema_url():
         if os.environ.get("FRAUDLENS_REQUIRE_SERVICES") == "1":
             pytest.fail(why + " (FRAUDLENS_REQUIRE_SERVICES=1)")
         pytest.skip(why)
-    schema = f"graph_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    yield schema
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+    with _schema() as schema:
+        yield schema
+
+
+@pytest.fixture()
+def fresh_schema(schema_url):
+    """A schema of its own for one test (the module's schema holds the first test's state)."""
+    with _schema() as schema:
+        yield schema
 
 
 def _engine(schema: str) -> sa.Engine:
@@ -141,3 +159,31 @@ def test_shared_state_on_postgres(schema_url):
                 assert raw not in text, f"a raw {column} value is stored in PostgreSQL"
     for g in (a, b, c):
         g.engine.dispose()
+
+
+def test_a_sync_reads_another_process_rows_in_one_round_trip(fresh_schema, monkeypatch):
+    """A writer holds the graph's lock while it syncs: on psycopg the rows another process wrote
+    come in one round trip (five reads in one statement batch), and replay the same index."""
+    import psycopg
+
+    X = generate(300, seed=22)
+    a = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    a.build(X.iloc[:200])
+    b = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    for r in X.iloc[200:].to_dict("records"):
+        a.add(_claim(r))
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self, query, *args, **kwargs):
+        statements.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    assert b.sync()
+    monkeypatch.undo()
+    reads = [s for s in statements if "graph_claims" in s]
+    assert len(reads) == 1 and reads[0].count("SELECT") == 5
+    assert b.version == a.version and b.rings() == a.rings()
+    for cid in X["claim_id"].iloc[200::10]:
+        assert np.array_equal(b.index.claim_features(cid), a.index.claim_features(cid))
