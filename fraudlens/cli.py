@@ -74,7 +74,7 @@ def _without_conflicts(state: Any, record_spec: RecordSpec, result: Validated) -
     import pandas as pd
 
     accepted, rejections = result.accepted, result.rejections_frame()
-    conflicts = state.conflicts(accepted)
+    conflicts = state.conflicts(record_spec.with_core_names(accepted))
     if not conflicts:
         return accepted, rejections
     clash = accepted[record_spec.id_column].astype(str).isin(conflicts).to_numpy()
@@ -169,7 +169,7 @@ def train_cmd(
         console.print(f"{len(rejections)} rows rejected (see `fraudlens validate`, `fraudlens graph build`); "
                       f"training on {len(accepted)}")
     with console.status("building the identity graph"):
-        feats = state.build(accepted)
+        feats = state.build(record_spec.with_core_names(accepted))
     with console.status("training"):
         trained = train(accepted, record_spec, settings.bundles_root, graph_features=feats,
                         graph_descriptions=graph.describe_features() if hasattr(graph, "describe_features") else None)
@@ -413,7 +413,7 @@ def graph_build(
     accepted, rejections = _without_conflicts(state, record_spec, result)
     before, start = state.n_claims, time.perf_counter()
     with console.status(f"adding {len(accepted):,} claims to the identity graph"):
-        state.build(accepted)
+        state.build(record_spec.with_core_names(accepted))
     dl = dead_letter or path.with_suffix(".rejected.csv")
     rejections.to_csv(dl, index=False)
     out.print(json.dumps({

@@ -114,7 +114,7 @@ def run_demo(
     engine = make_engine(settings.db_url)
     with _stage(report, "identity graph (history)", progress):
         state = open_graph(engine, settings, spec.identity_kinds)
-        graph_feats = state.build(history)
+        graph_feats = state.build(spec.with_core_names(history))
     with _stage(report, "train", progress):
         result = train(
             history,

@@ -437,6 +437,32 @@ class RecordSpec:
             raise ValueError(f"row of an accepted frame failed validation: {result.reason}")
         return result
 
+    def with_core_names(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its id, timestamp, program and amount columns under fraudlens' own
+        names (``claim_id``, ``submitted_at``, ``program``, ``amount``), the names the identity
+        graph reads a claims frame by; the frame itself when the spec uses those names.
+
+        >>> spec = RecordSpec.from_dict({**RecordSpec.default().raw, "id": "case_ref"})
+        >>> spec.with_core_names(pd.DataFrame(columns=["case_ref", "amount"])).columns.tolist()
+        ['claim_id', 'amount']
+        """
+        core = {
+            self.id_column: "claim_id",
+            self.timestamp_column: "submitted_at",
+            self.program.column: "program",
+            self.amount.column: "amount",
+        }
+        rename = {mine: ours for mine, ours in core.items() if mine != ours}
+        if not rename:
+            return frame
+        taken = [ours for ours in rename.values() if ours in frame.columns and ours not in rename]
+        if taken:
+            raise SpecError(
+                f"columns {taken} hold other fields of this spec; expected them free for the "
+                f"core fields named {sorted(rename)}: rename them in the spec"
+            )
+        return frame.rename(columns=rename)
+
     def record_from_claim(self, claim: Claim) -> dict[str, Any]:
         """The flat record of a claim (the inverse of :meth:`validate_record`)."""
         rec: dict[str, Any] = {

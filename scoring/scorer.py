@@ -487,7 +487,7 @@ class Scorer:
     ) -> list[ScoreResult]:
         x_claim = self.bundle.features.transform(frame).to_numpy(dtype=np.float64)
         if self.graph is not None and self.bundle.graph_features:
-            g = self.graph.build(frame)
+            g = self.graph.build(self.spec.with_core_names(frame))
             g = g.loc[frame[self.spec.id_column].to_numpy(), self.bundle.graph_features]
             X = np.hstack([x_claim, g.to_numpy(dtype=np.float64)])
         else:

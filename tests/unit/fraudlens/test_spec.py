@@ -192,3 +192,13 @@ def test_plain_iso_timestamps_parse_as_pandas_does(spec: RecordSpec, when: str) 
 def test_impossible_timestamps_are_rejected_not_errors(spec: RecordSpec, when: str) -> None:
     out = spec.validate_record({**GOOD, "submitted_at": when})
     assert isinstance(out, Rejection) and [e.field for e in out.errors] == ["submitted_at"]
+
+
+def test_core_columns_take_fraudlens_names_only_where_they_are_free() -> None:
+    raw = RecordSpec.default().raw
+    spec = RecordSpec.from_dict({**raw, "id": "case_ref", "amount": {**raw["amount"], "column": "claimed"}})
+    frame = pd.DataFrame({"case_ref": ["A"], "submitted_at": ["t"], "program": ["housing"], "claimed": [1.0]})
+    assert spec.with_core_names(frame).columns.tolist() == ["claim_id", "submitted_at", "program", "amount"]
+    assert RecordSpec.default().with_core_names(frame) is frame  # nothing to rename: the same frame
+    with pytest.raises(SpecError, match=r"columns \['amount'\] hold other fields"):
+        spec.with_core_names(frame.assign(amount=2.0))

@@ -57,3 +57,31 @@ def test_graph_build_refuses_a_file_without_a_required_column(tmp_path: Path) ->
     generate(200, seed=3).drop(columns=["amount"]).to_csv(tmp_path / "cut.csv", index=False)
     run = _run(tmp_path, "build", "cut.csv")
     assert run.returncode == 2 and "amount" in run.stderr
+
+
+def test_a_spec_with_its_own_column_names_builds_trains_and_scores(tmp_path: Path) -> None:
+    """An agency's spec names the id and event-time columns its own way: the identity graph,
+    training and batch scoring read them through the spec (they stopped at KeyError 'claim_id')."""
+    from fraudlens.spec import RecordSpec
+
+    raw = {**RecordSpec.default().raw, "id": "case_ref", "timestamp": "filed_at"}
+    (tmp_path / "spec.yaml").write_text(json.dumps(raw))  # JSON is YAML
+    X = generate(3000, seed=23).rename(columns={"claim_id": "case_ref", "submitted_at": "filed_at"})
+    X.iloc[:2500].to_parquet(tmp_path / "history.parquet")
+    X.iloc[2500:].to_parquet(tmp_path / "new.parquet")
+    env = {"FRAUDLENS_HOME": str(tmp_path), "FRAUDLENS_HMAC_KEY": KEY, "PATH": "", "COLUMNS": "200",
+           "FRAUDLENS_SPEC_PATH": str(tmp_path / "spec.yaml")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*FRAUDLENS, *args], capture_output=True, text=True, timeout=300,
+                              env=env, cwd=tmp_path)
+
+    built = run("graph", "build", "history.parquet")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["added"] == 2500
+    trained = run("train", "history.parquet")
+    assert trained.returncode == 0, trained.stderr
+    scored = run("score", "new.parquet", "--out", "scored.parquet")
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["scored"] == 500
+    assert pd.read_parquet(tmp_path / "scored.parquet")["claim_id"].tolist() == X["case_ref"].iloc[2500:].tolist()
