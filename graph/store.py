@@ -8,7 +8,8 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -285,7 +286,34 @@ def _claim_rows(c: ClaimColumns) -> list[tuple]:
 
 
 def write_rows(conn: sa.Connection, rows: NewRows) -> None:
-    """Write new rows (from this process or another), then their sequence number."""
+    """Write new rows (from this process or another), then their sequence number.
+
+    With psycopg every statement goes in one round trip (a pipeline): the writer holds the
+    graph's lock meanwhile, so each round trip is one the other workers wait for.
+    """
+    if conn.dialect.driver == "psycopg":
+        with _one_round_trip(conn):
+            _write_rows(conn, rows)
+    else:
+        _write_rows(conn, rows)
+
+
+@contextmanager
+def _one_round_trip(conn: sa.Connection) -> Iterator[None]:
+    """psycopg's pipeline mode: statements are sent without waiting for each answer; an error
+    arrives at the end, raised as SQLAlchemy's (``IntegrityError``...) as a lone statement's is."""
+    dbapi = conn.dialect.dbapi
+    assert dbapi is not None  # a psycopg connection
+    try:
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            "graph rows (one pipeline)", None, exc, dbapi.Error, dialect=conn.dialect
+        ) from exc
+
+
+def _write_rows(conn: sa.Connection, rows: NewRows) -> None:
     if conn.dialect.name == "sqlite" and len(rows.claims.seq) > 1000:
         # 64 MiB for a bulk write: as fast as 256 MiB at 1M claims, 200 MiB less memory
         conn.exec_driver_sql("PRAGMA cache_size=-65536")

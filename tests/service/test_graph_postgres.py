@@ -187,3 +187,26 @@ def test_a_sync_reads_another_process_rows_in_one_round_trip(fresh_schema, monke
     assert b.version == a.version and b.rings() == a.rings()
     for cid in X["claim_id"].iloc[200::10]:
         assert np.array_equal(b.index.claim_features(cid), a.index.claim_features(cid))
+
+
+def test_an_add_writes_its_rows_in_one_round_trip(fresh_schema, tmp_path):
+    """Under the graph's lock an add sends its inserts and updates in one psycopg pipeline: one
+    Sync of the extended protocol (each lone statement is one), the same rows as before."""
+    X = generate(220, seed=24)
+    g = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    g.build(X.iloc[:200])
+    trace = tmp_path / "libpq.trace"
+    for r in X.iloc[200:].to_dict("records"):
+        with g.engine.connect() as conn:  # the pooled connection the add will take
+            pgconn = conn.connection.driver_connection.pgconn
+        with trace.open("w") as fh:
+            pgconn.trace(fh.fileno())
+            try:
+                g.add(_claim(r))
+            finally:
+                pgconn.untrace()
+        assert trace.read_text().count("\tSync") == 1
+    other = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    assert other.version == g.version == "g220-p0" and other.rings() == g.rings()
+    for cid in X["claim_id"].iloc[200:]:
+        assert np.array_equal(other.index.claim_features(cid), g.index.claim_features(cid))
