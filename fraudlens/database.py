@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import DBAPIError
 
 from fraudlens.jsontext import json_text
 
@@ -124,6 +126,27 @@ class WalCheckpointer:
                 log.warning("final write-ahead log checkpoint failed: %s", exc)
         finally:
             conn.close()
+
+
+@contextmanager
+def one_round_trip(conn: Connection) -> Iterator[None]:
+    """The writes sent in the block go in one round trip where the driver can pipeline them
+    (psycopg's pipeline mode: each is sent without waiting for the last one's answer);
+    elsewhere a no-op. An error arrives at the end of the block, raised as SQLAlchemy's
+    (``IntegrityError``...) as a lone statement's is. Writes only: SQLAlchemy takes a
+    pipelined ``SELECT``, whose rows have not arrived yet, for a statement without rows."""
+    if conn.dialect.driver != "psycopg":
+        yield
+        return
+    dbapi = conn.dialect.dbapi
+    assert dbapi is not None  # a live psycopg connection
+    try:
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(
+            "statements of one pipeline", None, exc, dbapi.Error, dialect=conn.dialect
+        ) from exc
 
 
 def placeholder(conn: Connection) -> str:

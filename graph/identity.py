@@ -226,12 +226,19 @@ class IdentityGraph:
             changed = self._sync(conn)
         return changed
 
-    def _changed_elsewhere(self, seq: int, proximity_as_of: str) -> bool:
-        """Whether another process wrote claims or a proximity snapshot since this one looked."""
-        return seq > self.index.seq or proximity_as_of != self._proximity_meta
+    def _lock_and_sync(self, conn: sa.Connection) -> bool:
+        """Take the writer lock, then load what other processes wrote since this one looked
+        (claims, or a proximity snapshot); True when anything was new."""
+        seq, proximity_as_of = store.lock_and_read_state(conn)
+        if seq > self.index.seq or proximity_as_of != self._proximity_meta:
+            return self._sync(conn, {"seq": str(seq), "proximity_as_of": proximity_as_of})
+        return False
 
-    def _sync(self, conn: sa.Connection) -> bool:
-        meta = store.read_meta(conn)
+    def _sync(self, conn: sa.Connection, meta: Mapping[str, str] | None = None) -> bool:
+        """Load what other processes wrote; ``meta`` (the sequence number and the proximity
+        snapshots' mark) when the caller read it already, else read here."""
+        if meta is None:
+            meta = store.read_meta(conn)
         changed = False
         if int(meta.get("seq", "0")) > self.index.seq:
             rows = store.read_since(conn, self.index.seq)
@@ -482,8 +489,7 @@ class IdentityGraph:
         if stored is not None:
             return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
         with self.engine.begin() as conn:
-            if self._changed_elsewhere(*store.lock_and_read_state(conn)):
-                self._sync(conn)
+            if self._lock_and_sync(conn):
                 stored = self._known(x)
                 if stored is not None:
                     return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
@@ -545,8 +551,7 @@ class IdentityGraph:
         todo: list[int],
         out: list[dict[str, float] | ClaimConflictError | None],
     ) -> None:
-        if self._changed_elsewhere(*store.lock_and_read_state(conn)):
-            self._sync(conn)
+        self._lock_and_sync(conn)
         seq = start = self.index.seq
         for i in todo:
             x = hashed[i]

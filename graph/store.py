@@ -8,8 +8,7 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -17,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from fraudlens.database import BACKGROUND_CHECKPOINTS, insert_rows, placeholder
+from fraudlens.database import BACKGROUND_CHECKPOINTS, insert_rows, one_round_trip, placeholder
 from graph.index import HashedClaim, Pending
 
 #: Version of the table layout; a state written by another layout is refused.
@@ -291,26 +290,8 @@ def write_rows(conn: sa.Connection, rows: NewRows) -> None:
     With psycopg every statement goes in one round trip (a pipeline): the writer holds the
     graph's lock meanwhile, so each round trip is one the other workers wait for.
     """
-    if conn.dialect.driver == "psycopg":
-        with _one_round_trip(conn):
-            _write_rows(conn, rows)
-    else:
+    with one_round_trip(conn):
         _write_rows(conn, rows)
-
-
-@contextmanager
-def _one_round_trip(conn: sa.Connection) -> Iterator[None]:
-    """psycopg's pipeline mode: statements are sent without waiting for each answer; an error
-    arrives at the end, raised as SQLAlchemy's (``IntegrityError``...) as a lone statement's is."""
-    dbapi = conn.dialect.dbapi
-    assert dbapi is not None  # a psycopg connection
-    try:
-        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            yield
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(
-            "graph rows (one pipeline)", None, exc, dbapi.Error, dialect=conn.dialect
-        ) from exc
 
 
 def _write_rows(conn: sa.Connection, rows: NewRows) -> None:
