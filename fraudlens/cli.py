@@ -78,12 +78,10 @@ def _without_conflicts(state: Any, record_spec: RecordSpec, result: Validated) -
     if not conflicts:
         return accepted, rejections
     clash = accepted[record_spec.id_column].astype(str).isin(conflicts).to_numpy()
-    bad = {r.row for r in result.rejections}
-    file_rows = [i for i in range(result.n_in) if i not in bad]  # the accepted rows' numbers
     error = {"field": record_spec.id_column, "expected": "the content the identity graph holds for this id",
              "got": "different content (conflict)"}
     rejections = pd.concat([rejections, pd.DataFrame({
-        "row": [file_rows[i] for i in clash.nonzero()[0]],
+        "row": result.accepted_rows()[clash],
         "claim_id": accepted.loc[clash, record_spec.id_column].astype(str).to_numpy(),
         "reason": f"{error['field']}: expected {error['expected']}, got {error['got']}",
         "errors": json.dumps([error]),

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
+from numpy.typing import NDArray
 
 IDENTITY_KINDS = (
     "national_id",
@@ -490,6 +491,12 @@ class Validated:
                 f"records lost: {self.n_in} in, {len(self.accepted)} accepted + "
                 f"{len(self.rejections)} rejected"
             )
+
+    def accepted_rows(self) -> NDArray[np.int64]:
+        """The input row number of each accepted row, in order (accepted rows keep the input's
+        order)."""
+        rejected = {r.row for r in self.rejections}
+        return np.array([i for i in range(self.n_in) if i not in rejected], dtype=np.int64)
 
     def rejections_frame(self) -> pd.DataFrame:
         """One row per rejection, for a dead-letter file."""

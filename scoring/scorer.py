@@ -446,9 +446,7 @@ class Scorer:
             assert r.row is not None  # frame rejections always carry their row
             cols["claim_id"][r.row] = r.claim_id
             cols["rejection"][r.row] = json.dumps([e.as_dict() for e in r.errors])
-        # Accepted rows keep their input order; map them back to input positions.
-        bad_rows = {r.row for r in validated.rejections}
-        positions = np.array([i for i in range(n_in) if i not in bad_rows], dtype=np.int64)
+        positions = validated.accepted_rows()  # each accepted row's input position
         claims = [self.spec.claim_from_row(rec) for rec in acc.to_dict("records")]
         digests = [self.content_hash(c) for c in claims]
 
