@@ -55,16 +55,17 @@ def _claims_to_add(path: Path, config: Path | None, spec: Path | None) -> tuple[
     return settings, record_spec, result
 
 
-def _graph_state(settings: Settings, record_spec: RecordSpec) -> Any:
-    """The configured identity graph (``graph.IdentityGraph``), or a clear error (another key,
-    other identity columns)."""
+def _graph_state(settings: Settings, identity_kinds: dict[str, str] | None) -> Any:
+    """The configured identity graph (``graph.IdentityGraph``; ``identity_kinds`` None: those
+    of the stored state), or a clear error (no key, another key, other identity columns, no
+    graph yet)."""
     from fraudlens.app import open_graph
     from fraudlens.database import make_engine
     from graph import KeyMismatchError
 
     try:
-        return open_graph(make_engine(settings.db_url), settings, record_spec.identity_kinds)
-    except (KeyMismatchError, ValueError) as exc:
+        return open_graph(make_engine(settings.db_url), settings, identity_kinds)
+    except (KeyNotConfiguredError, KeyMismatchError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -161,7 +162,7 @@ def train_cmd(
     from training.pipeline import train
 
     settings, record_spec, result = _claims_to_add(path, config, spec)
-    state = _graph_state(settings, record_spec)
+    state = _graph_state(settings, record_spec.identity_kinds)
     accepted, rejections = _without_conflicts(state, record_spec, result)
     if len(rejections):
         console.print(f"{len(rejections)} rows rejected (see `fraudlens validate`, `fraudlens graph build`); "
@@ -407,7 +408,7 @@ def graph_build(
     rebuild after a key rotation). Claims already in it keep their features; rows that fail
     the record spec, or whose id the graph holds with other content, are rejected with reasons."""
     settings, record_spec, result = _claims_to_add(path, config, spec)
-    state = _graph_state(settings, record_spec)
+    state = _graph_state(settings, record_spec.identity_kinds)
     accepted, rejections = _without_conflicts(state, record_spec, result)
     before, start = state.n_claims, time.perf_counter()
     with console.status(f"adding {len(accepted):,} claims to the identity graph"):
@@ -434,9 +435,7 @@ def refresh_proximity(
     """
     from datetime import UTC, datetime
 
-    from fraudlens.app import open_graph
     from fraudlens.database import make_engine
-    from graph import KeyMismatchError
     from review.store import ReviewStore
 
     settings = _settings(config)
@@ -446,12 +445,8 @@ def refresh_proximity(
         raise _fail(f"--as-of must be an ISO 8601 time, got {as_of!r}") from None
     if when.tzinfo is None:
         raise _fail(f"--as-of must carry a time zone (e.g. {as_of}Z), got {as_of!r}")
-    engine = make_engine(settings.db_url)
-    seeds = ReviewStore(engine).confirmed_fraud_entities()
-    try:
-        graph_state = open_graph(engine, settings, None)
-    except (KeyNotConfiguredError, KeyMismatchError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+    graph_state = _graph_state(settings, None)
+    seeds = ReviewStore(make_engine(settings.db_url)).confirmed_fraud_entities()
     n = graph_state.refresh_fraud_proximity(seeds, when)
     out.print(f"fraud proximity as of {when.isoformat()}: {len(seeds)} entities confirmed as "
               f"fraud, {n} entities scored (graph state {graph_state.version})")
