@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, Self, cast
+from typing import Any, NamedTuple, Protocol, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -321,18 +321,7 @@ class IdentityGraph:
         X: pd.DataFrame, K: NDArray[np.int64], nid_bad: NDArray[np.bool_]
     ) -> list[HashedClaim]:
         """Claims of an ordered frame from their key matrix (rows of ``K`` in ``X``'s order)."""
-        ts_us = X["submitted_at"].dt.as_unit("us").astype("int64").to_numpy()
-        amounts = X["amount"].astype("float64").to_numpy()
-        programs = X["program"].astype(str).tolist()
-        prints = fingerprint_many(ts_us, amounts, programs, K).tolist()
-        ts = (ts_us / 1e6).tolist()
-        ids = X["claim_id"].astype(str).tolist()
-        amount_list = amounts.tolist()
-        bad_list = nid_bad.tolist()
-        return [
-            HashedClaim(ids[i], ts[i], programs[i], amount_list[i], k, bad_list[i], prints[i])
-            for i, k in enumerate(map(tuple, K.tolist()))
-        ]
+        return _Chunk.of(X, K, nid_bad).claims()
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -389,9 +378,15 @@ class IdentityGraph:
             raise ValueError(f"claims frame must have columns {missing}, got {list(X.columns)}")
         self.sync()
         index = self.index
-        # a sorted copy of the columns the graph reads only (a claims frame has many more)
-        ordered = X[needed].sort_values(["submitted_at", "claim_id"], kind="stable")
-        index.reserve(len(index.claim_entity) + len(X))
+        first_row = len(index.claim_entity)
+        # a sorted copy of the columns the graph reads only (a claims frame has many more),
+        # its index the rows' positions in X
+        ordered = (
+            X[needed]
+            .reset_index(drop=True)
+            .sort_values(["submitted_at", "claim_id"], kind="stable")
+        )
+        index.reserve(first_row + len(X))
         bounds = np.cumsum([0, *build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)])
         parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         enabled = gc.isenabled()
@@ -403,8 +398,10 @@ class IdentityGraph:
                 with self.engine.begin() as conn:
                     store.lock(conn)
                     for part in parts:
-                        self._ingest(self._hashed_claims(part, *self._frame_hasher().keys(part)))
-                        self._flush(conn, index.seq)
+                        chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
+                        added = self._ingest(chunk.claims())
+                        claims = chunk.rows(added, index)
+                        store.write_rows(conn, self._take_rows(index.seq, claims))
         except BaseException:
             self._reload()  # the index is ahead of a store that rolled back
             raise
@@ -413,9 +410,15 @@ class IdentityGraph:
             if enabled:
                 gc.enable()
         logger.info("identity graph built: %d claims, %d entities", len(X), len(index.entities))
+        order = ordered.index.to_numpy()
         del ordered, parts  # the sorted copy is not needed for the answer
         ids = X["claim_id"].astype(str).tolist()
-        rows = [index.claim_row[c] for c in ids]
+        rows: list[int] | NDArray[np.intp]
+        if len(index.claim_entity) - first_row == len(X):  # every claim added, in sorted order
+            rows = np.empty(len(X), dtype=np.intp)
+            rows[order] = np.arange(first_row, first_row + len(X))
+        else:
+            rows = [index.claim_row[c] for c in ids]
         # the rows taken are a new array: the frame may own it (no second copy of the features)
         return pd.DataFrame(
             index.feature_rows(rows),
@@ -424,16 +427,20 @@ class IdentityGraph:
             copy=False,
         )
 
-    def _ingest(self, claims: list[HashedClaim]) -> None:
+    def _ingest(self, claims: list[HashedClaim]) -> _Added:
         """Add hashed claims in order (the sequential part of a build), writing nothing yet."""
         index = self.index
-        for x in claims:
+        first_seq, first_row = index.seq + 1, len(index.claim_entity)
+        skipped: list[int] = []
+        for i, x in enumerate(claims):
             if self._known(x) is not None:
+                skipped.append(i)
                 continue
             plan = index.plan(x, 0)
             if not plan.matched:  # a new entity: only now is its number needed
                 plan.entity = new_entity_number(x.claim_id)
             index.apply(x, plan, index.seq + 1, plan.features)
+        return _Added(skipped, first_seq, first_row, len(index.claim_entity))
 
     def _build_with_helper(self, parts: list[pd.DataFrame]) -> None:
         """Ingest chunks while a helper process hashes each next one and writes each last one.
@@ -452,15 +459,17 @@ class IdentityGraph:
                 if database is None:
                     store.lock(conn)
                 helper.send(parts[1][columns])
-                self._ingest(self._hashed_claims(parts[0], *self._frame_hasher().keys(parts[0])))
+                chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
+                added = self._ingest(chunk.claims())
                 for i in range(1, len(parts)):
-                    rows = self._rows_for_helper(conn, database)
+                    rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
                     done = helper.receive()
                     assert done is not None  # a chunk was sent
                     helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
                     self._sketcher.take(done.names, done.tokens)
-                    self._ingest(self._hashed_claims(parts[i], *done.keys))
-                rows = self._rows_for_helper(conn, database)
+                    chunk = _Chunk.of(parts[i], *done.keys)
+                    added = self._ingest(chunk.claims())
+                rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
                 helper.receive()
                 if database is not None:
                     helper.send(None, rows, commit=True)
@@ -468,13 +477,16 @@ class IdentityGraph:
         finally:
             helper.close()
 
-    def _rows_for_helper(self, conn: sa.Connection, database: str | None) -> store.NewRows | None:
-        """The rows made since the last write, for the helper to write; None when the helper
-        cannot open the store (they are written here, now)."""
+    def _rows_for_helper(
+        self, conn: sa.Connection, database: str | None, claims: store.ClaimColumns
+    ) -> store.NewRows | None:
+        """The rows made since the last write (``claims``: the last chunk's claim rows), for
+        the helper to write; None when the helper cannot open the store (written here, now)."""
+        rows = self._take_rows(self.index.seq, claims)
         if database is None:
-            self._flush(conn, self.index.seq)
+            store.write_rows(conn, rows)
             return None
-        return self._take_rows(self.index.seq)
+        return rows
 
     def add(self, claim: ClaimLike) -> dict[str, float]:
         """Ingest one claim (idempotent on claim id) and return its point-in-time features.
@@ -648,14 +660,19 @@ class IdentityGraph:
         store.write_rows(conn, self._take_rows(seq))
         self.index.seq = seq
 
-    def _take_rows(self, seq: int) -> store.NewRows:
-        """The rows made since the last write (then forgotten as pending), reaching ``seq``."""
+    def _take_rows(self, seq: int, claims: store.ClaimColumns | None = None) -> store.NewRows:
+        """The rows made since the last write (then forgotten as pending), reaching ``seq``.
+
+        ``claims`` gives the claim rows as columns when the caller has them (a build's chunk:
+        made from its arrays, not claim by claim from the pending rows).
+        """
         rows = store.new_rows(
             self.index.pending,
             self.index.features_matrix,
             self._sketcher.new_names,
             self._sketcher.new_tokens,
             seq,
+            claims,
         )
         self.index.pending.clear()
         self._sketcher.new_names.clear()
@@ -669,6 +686,69 @@ class IdentityGraph:
         self.index = GraphIndex(self._layout, self.config, self._sketcher, allow)
         self._proximity_meta = ""
         self.sync()
+
+
+class _Added(NamedTuple):
+    """What :meth:`IdentityGraph._ingest` added: claims ``first_seq``... at index rows
+    ``first_row`` to ``end_row`` (exclusive), the claims at ``skipped`` positions excepted."""
+
+    skipped: list[int]
+    first_seq: int
+    first_row: int
+    end_row: int
+
+
+class _Chunk(NamedTuple):
+    """An ordered frame's claims as columns (what the graph reads of them, raw values hashed)."""
+
+    ids: list[str]
+    ts: NDArray[np.float64]  # seconds since the epoch
+    programs: list[str]
+    amounts: NDArray[np.float64]
+    keys: NDArray[np.int64]
+    nid_invalid: NDArray[np.bool_]
+    fingerprints: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, X: pd.DataFrame, K: NDArray[np.int64], nid_bad: NDArray[np.bool_]) -> _Chunk:
+        ts_us = X["submitted_at"].dt.as_unit("us").astype("int64").to_numpy()
+        amounts = X["amount"].astype("float64").to_numpy()
+        programs = X["program"].astype(str).tolist()
+        prints = fingerprint_many(ts_us, amounts, programs, K)
+        ids = X["claim_id"].astype(str).tolist()
+        return cls(ids, ts_us / 1e6, programs, amounts, K, nid_bad, prints)
+
+    def claims(self) -> list[HashedClaim]:
+        ids, programs = self.ids, self.programs
+        ts, amounts = self.ts.tolist(), self.amounts.tolist()
+        bad, prints = self.nid_invalid.tolist(), self.fingerprints.tolist()
+        return [
+            HashedClaim(ids[i], ts[i], programs[i], amounts[i], k, bad[i], prints[i])
+            for i, k in enumerate(map(tuple, self.keys.tolist()))
+        ]
+
+    def rows(self, added: _Added, index: GraphIndex) -> store.ClaimColumns:
+        """The ``graph_claims`` rows of the claims :meth:`IdentityGraph._ingest` added to
+        ``index`` (what it made claim by claim, made here from the columns)."""
+        keep: slice | NDArray[np.intp] = slice(None)
+        ids, programs = self.ids, self.programs
+        if added.skipped:
+            keep = np.setdiff1d(np.arange(len(ids)), added.skipped)
+            ids = [ids[i] for i in keep]
+            programs = [programs[i] for i in keep]
+        rows = slice(added.first_row, added.end_row)
+        return store.ClaimColumns(
+            np.arange(added.first_seq, added.first_seq + len(ids), dtype=np.int64),
+            ids,
+            np.asarray(index.claim_entity[rows], dtype=np.int64),
+            self.ts[keep],
+            programs,
+            self.amounts[keep],
+            self.keys[keep],
+            self.nid_invalid[keep],
+            self.fingerprints[keep],
+            index.features_matrix[rows].copy(),
+        )
 
 
 def build_chunks(n: int, chunk: int = BUILD_CHUNK, smallest: int = BUILD_CHUNK // 16) -> list[int]:

@@ -261,7 +261,7 @@ class GraphIndex:
         """The stored features of every claim, one row per claim (rows past the last unused)."""
         return self._features
 
-    def feature_rows(self, rows: list[int]) -> NDArray[np.float64]:
+    def feature_rows(self, rows: list[int] | NDArray[np.intp]) -> NDArray[np.float64]:
         """Stored features of many claims by row (a copy)."""
         return self._features[np.asarray(rows, dtype=np.intp)]
 

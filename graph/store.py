@@ -230,23 +230,31 @@ def new_rows(
     names: list[tuple[int, tuple[int, ...]]],
     tokens: list[tuple[int, frozenset[int]]],
     seq: int,
+    columns: ClaimColumns | None = None,
 ) -> NewRows:
-    """The rows of ``pending`` (copied: the caller may clear it) and the new sequence number."""
+    """The rows of ``pending`` (copied: the caller may clear it) and the new sequence number.
+
+    ``columns``: the pending claims' rows, when the caller made them as columns already.
+    """
     claims = pending.claims
     n = len(claims)
-    width = len(claims[0][1].keys) if claims else 0
-    columns = ClaimColumns(
-        np.fromiter((c[0] for c in claims), dtype=np.int64, count=n),
-        [c[1].claim_id for c in claims],
-        np.fromiter((c[2] for c in claims), dtype=np.int64, count=n),
-        np.fromiter((c[1].ts for c in claims), dtype=np.float64, count=n),
-        [c[1].program for c in claims],
-        np.fromiter((c[1].amount for c in claims), dtype=np.float64, count=n),
-        np.asarray([c[1].keys for c in claims], dtype=np.int64).reshape(n, width),
-        np.fromiter((c[1].nid_invalid for c in claims), dtype=np.bool_, count=n),
-        np.fromiter((c[1].fingerprint for c in claims), dtype=np.int64, count=n),
-        features_of.take([c[3] for c in claims], axis=0),
-    )
+    if columns is not None:
+        if len(columns.seq) != n or (n and int(columns.seq[-1]) != claims[-1][0]):
+            raise ValueError(f"claim columns for {len(columns.seq)} claims, {n} pending")
+    else:
+        width = len(claims[0][1].keys) if claims else 0
+        columns = ClaimColumns(
+            np.fromiter((c[0] for c in claims), dtype=np.int64, count=n),
+            [c[1].claim_id for c in claims],
+            np.fromiter((c[2] for c in claims), dtype=np.int64, count=n),
+            np.fromiter((c[1].ts for c in claims), dtype=np.float64, count=n),
+            [c[1].program for c in claims],
+            np.fromiter((c[1].amount for c in claims), dtype=np.float64, count=n),
+            np.asarray([c[1].keys for c in claims], dtype=np.int64).reshape(n, width),
+            np.fromiter((c[1].nid_invalid for c in claims), dtype=np.bool_, count=n),
+            np.fromiter((c[1].fingerprint for c in claims), dtype=np.int64, count=n),
+            features_of.take([c[3] for c in claims], axis=0),
+        )
     return NewRows(
         columns,
         list(pending.entities),
