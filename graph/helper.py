@@ -82,6 +82,7 @@ class BuildHelper:
             stdout=subprocess.PIPE,
         )
         self._pending = False
+        self.database = database
         self._write((hasher, dict(identity_columns), options, database))
 
     def _write(self, obj: object) -> None:
@@ -117,6 +118,12 @@ class BuildHelper:
         if status != "ok":
             raise RuntimeError(f"the build's helper process failed: {value}")
         return cast(HashedChunk | None, value)
+
+    def __enter__(self) -> BuildHelper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop the helper: it exits when its input closes; one still working is killed (its

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, Self, cast
 
@@ -379,29 +379,32 @@ class IdentityGraph:
         self.sync()
         index = self.index
         first_row = len(index.claim_entity)
-        # a sorted copy of the columns the graph reads only (a claims frame has many more),
-        # its index the rows' positions in X
-        ordered = (
-            X[needed]
-            .reset_index(drop=True)
-            .sort_values(["submitted_at", "claim_id"], kind="stable")
-        )
-        index.reserve(first_row + len(X))
-        bounds = np.cumsum([0, *build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)])
-        parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
         try:
-            if len(parts) > 1:
-                self._build_with_helper(parts)
-            else:
-                with self.engine.begin() as conn:
-                    store.lock(conn)
-                    for part in parts:
-                        chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
-                        added = self._ingest(chunk.claims())
-                        claims = chunk.rows(added, index)
-                        store.write_rows(conn, self._take_rows(index.seq, claims))
+            # the helper (a build of more than one chunk) starts while the frame is sorted
+            with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
+                # a sorted copy of the columns the graph reads only (a claims frame has many
+                # more), its index the rows' positions in X
+                ordered = (
+                    X[needed]
+                    .reset_index(drop=True)
+                    .sort_values(["submitted_at", "claim_id"], kind="stable")
+                )
+                index.reserve(first_row + len(X))
+                sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
+                bounds = np.cumsum([0, *sizes])
+                parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                if helper is not None:
+                    self._build_with_helper(parts, helper)
+                else:
+                    with self.engine.begin() as conn:
+                        store.lock(conn)
+                        for part in parts:
+                            chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
+                            added = self._ingest(chunk.claims())
+                            claims = chunk.rows(added, index)
+                            store.write_rows(conn, self._take_rows(index.seq, claims))
         except BaseException:
             self._reload()  # the index is ahead of a store that rolled back
             raise
@@ -442,7 +445,7 @@ class IdentityGraph:
             index.apply(x, plan, index.seq + 1, plan.features)
         return _Added(skipped, first_seq, first_row, len(index.claim_entity))
 
-    def _build_with_helper(self, parts: list[pd.DataFrame]) -> None:
+    def _build_with_helper(self, parts: list[pd.DataFrame], helper: BuildHelper) -> None:
         """Ingest chunks while a helper process hashes each next one and writes each last one.
 
         The helper writes only to a store it can open itself (a SQLite file); otherwise this
@@ -452,30 +455,32 @@ class IdentityGraph:
         the rows a one-process build writes.
         """
         columns = list(self.identity_columns)
-        database = helper_database(self.engine)
-        helper = BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
-        try:
-            with self.engine.begin() as conn:
-                if database is None:
-                    store.lock(conn)
-                helper.send(parts[1][columns])
-                chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
-                added = self._ingest(chunk.claims())
-                for i in range(1, len(parts)):
-                    rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
-                    done = helper.receive()
-                    assert done is not None  # a chunk was sent
-                    helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
-                    self._sketcher.take(done.names, done.tokens)
-                    chunk = _Chunk.of(parts[i], *done.keys)
-                    added = self._ingest(chunk.claims())
+        database = helper.database
+        with self.engine.begin() as conn:
+            if database is None:
+                store.lock(conn)
+            helper.send(parts[1][columns])
+            chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
+            added = self._ingest(chunk.claims())
+            for i in range(1, len(parts)):
                 rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
+                done = helper.receive()
+                assert done is not None  # a chunk was sent
+                helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
+                self._sketcher.take(done.names, done.tokens)
+                chunk = _Chunk.of(parts[i], *done.keys)
+                added = self._ingest(chunk.claims())
+            rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
+            helper.receive()
+            if database is not None:
+                helper.send(None, rows, commit=True)
                 helper.receive()
-                if database is not None:
-                    helper.send(None, rows, commit=True)
-                    helper.receive()
-        finally:
-            helper.close()
+
+    def _start_helper(self) -> BuildHelper:
+        """A helper process for a build: it hashes chunks, and writes them where it can open
+        the store itself (:func:`helper_database`)."""
+        database = helper_database(self.engine)
+        return BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
 
     def _rows_for_helper(
         self, conn: sa.Connection, database: str | None, claims: store.ClaimColumns
