@@ -1,6 +1,7 @@
 """Batch and incremental paths agree on synthetic claims: hashes, entities, features, rings."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -106,6 +107,29 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
     assert reopened.version == chunked.version == one.version
     assert np.array_equal(reopened.build(X).to_numpy(), F1.to_numpy())
     assert reopened.rings(100) == one.rings(100)
+
+
+def test_chunked_build_over_known_and_repeated_claims(monkeypatch, tmp_path):
+    """A chunked build of a shuffled frame that holds claims the graph has already and a claim
+    twice gives the features and stored rows of one-chunk builds: the claim rows a chunk writes
+    are made from its columns, with the known and repeated claims left out."""
+    from graph import identity
+
+    X = generate(1200, seed=17).sample(frac=1.0, random_state=3)
+    again = X.iloc[[5]]
+    later = pd.concat([X.iloc[400:], again])  # 200 known claims, and one claim twice
+    one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    F1 = [one.build(X.iloc[:600]), one.build(later)]
+    monkeypatch.setattr(identity, "BUILD_CHUNK", 250)
+    chunked = IdentityGraph.open(sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}"), KEY, COLUMNS)
+    F2 = [chunked.build(X.iloc[:600]), chunked.build(later)]
+    for a, b in zip(F1, F2, strict=True):
+        assert a.index.equals(b.index)  # the input's order
+        assert np.array_equal(a.to_numpy(), b.to_numpy())
+    assert list(F2[1].index) == [str(c) for c in later["claim_id"]]
+    assert np.array_equal(F2[1].iloc[-1].to_numpy(), F2[0].loc[str(again["claim_id"].iloc[0])])
+    for table in ("graph_claims", "graph_keys", "graph_edges", "graph_entities", "graph_names"):
+        assert _rows(chunked, table) == _rows(one, table), table
 
 
 def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
