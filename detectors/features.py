@@ -270,7 +270,8 @@ class ClaimFeatures:
 
 
 def _household_bucket(size: NDArray[np.float64]) -> NDArray[np.int64]:
-    return np.clip(np.nan_to_num(size, nan=1.0), 1, HOUSEHOLD_CAP).astype(np.int64)
+    """Household sizes as buckets 1..HOUSEHOLD_CAP (missing: 1; fmax drops NaN, keeps +-inf)."""
+    return np.minimum(np.fmax(size, 1.0), HOUSEHOLD_CAP).astype(np.int64)
 
 
 #: Up to this many keys, :func:`_lookup` uses plain dict lookups.
