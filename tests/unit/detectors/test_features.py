@@ -66,3 +66,13 @@ def test_save_and_load(tmp_path, data) -> None:
     f.save(tmp_path / "f.json")
     g = ClaimFeatures.load(spec, tmp_path / "f.json")
     np.testing.assert_array_equal(f.transform(frame).to_numpy(), g.transform(frame).to_numpy())
+
+
+def test_household_buckets_at_the_edges() -> None:
+    """Sizes become buckets 1..HOUSEHOLD_CAP: missing is 1, fractions truncate, any size past
+    the cap (infinity too) is the cap, and anything below 1 is 1."""
+    from detectors.features import HOUSEHOLD_CAP, _household_bucket
+
+    sizes = np.array([np.nan, np.inf, -np.inf, -3.0, 0.0, 0.5, 1.0, 2.7, 5.99, 6.0, 99.0, 1e300])
+    assert HOUSEHOLD_CAP == 6
+    assert _household_bucket(sizes).tolist() == [1, 6, 1, 1, 1, 1, 1, 2, 5, 6, 6, 6]
