@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -54,6 +55,7 @@ class ClaimFeatures:
 
     def __init__(self, spec: RecordSpec) -> None:
         self.spec = spec
+        self._category_indexes: dict[str, dict[Any, int]] = {}
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame) -> Self:
@@ -81,6 +83,7 @@ class ClaimFeatures:
             if c in frame.columns
         }
         self.categories_: dict[str, list[str]] = {}
+        self._category_indexes.clear()
         self.frequencies_: dict[str, dict[str, float]] = {}
         cat_cols = [s.program.column, *s.categorical]
         for c in cat_cols:
@@ -166,7 +169,7 @@ class ClaimFeatures:
         """
         s = self.spec
         n = len(claims)
-        stamps = [pd.Timestamp(c.timestamp).tz_convert("UTC") for c in claims]
+        stamps = [_utc(c.timestamp) for c in claims]
         cols: dict[str, NDArray[Any]] = {
             "__hour": np.array([t.hour for t in stamps], dtype=np.float64),
             "__weekday": np.array([t.weekday() for t in stamps], dtype=np.float64),
@@ -201,7 +204,13 @@ class ClaimFeatures:
         put(amount / prog_med)
         if "household_size" in s.numeric:
             bucket = _household_bucket(cols["household_size"])
-            keys = np.char.add(np.char.add(program.astype(str), "|"), bucket.astype(str))
+            if n <= _SMALL:  # np.char's set-up costs more than a few formatted strings
+                keys = np.array(
+                    [f"{p}|{b}" for p, b in zip(program.tolist(), bucket.tolist(), strict=True)],
+                    dtype=object,
+                )
+            else:
+                keys = np.char.add(np.char.add(program.astype(str), "|"), bucket.astype(str))
             put(amount / _lookup(keys.astype(object), self.household_median_, prog_med))
         if "declared_income" in s.numeric:
             income = cols["declared_income"]
@@ -226,11 +235,30 @@ class ClaimFeatures:
         put(cols["__month"])
         for c, cats in self.categories_.items():
             values = cols[c]
+            if n <= _SMALL:  # one indicator column per category: set the ones row by row
+                out[:, j : j + len(cats)] = 0.0
+                where = self._category_index(c)
+                for i, v in enumerate(values.tolist()):
+                    k = where.get(v)
+                    if k is not None:
+                        out[i, j + k] = 1.0
+                j += len(cats)
+                continue
             for v in cats:
                 put((values == v).astype(np.float64))
         for c, freq in self.frequencies_.items():
             put(_lookup(cols[c], freq, 0.0))
         return out
+
+    def _category_index(self, column: str) -> dict[Any, int]:
+        """Category -> its indicator's position among the column's indicators (made once)."""
+        index = self._category_indexes.get(column)
+        if index is None:
+            index = {}
+            for k, v in enumerate(self.categories_[column]):
+                index.setdefault(v, k)  # ``values == v`` marks the first equal category only
+            self._category_indexes[column] = index
+        return index
 
     # -- persistence -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +295,13 @@ class ClaimFeatures:
     @classmethod
     def load(cls, spec: RecordSpec, path: Path) -> ClaimFeatures:
         return cls.from_dict(spec, json.loads(path.read_text("utf-8")))
+
+
+def _utc(ts: datetime) -> datetime:
+    """``ts`` in UTC (a naive time is refused, as pandas refuses it)."""
+    if ts.tzinfo is None:
+        raise TypeError(f"expected a time zone-aware timestamp, got {ts!r}")
+    return ts.astimezone(UTC)
 
 
 def _household_bucket(size: NDArray[np.float64]) -> NDArray[np.int64]:

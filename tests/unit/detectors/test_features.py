@@ -76,3 +76,16 @@ def test_household_buckets_at_the_edges() -> None:
     sizes = np.array([np.nan, np.inf, -np.inf, -3.0, 0.0, 0.5, 1.0, 2.7, 5.99, 6.0, 99.0, 1e300])
     assert HOUSEHOLD_CAP == 6
     assert _household_bucket(sizes).tolist() == [1, 6, 1, 1, 1, 1, 1, 2, 5, 6, 6, 6]
+
+
+def test_a_naive_timestamp_is_refused(data) -> None:
+    """Claim features read the hour, weekday and month in UTC: a time without a zone could be
+    any of several, so it is refused (validated claims always carry UTC)."""
+    import dataclasses
+
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame.iloc[:4000])
+    claim = spec.claim_from_row(frame.iloc[4000].to_dict())
+    naive = dataclasses.replace(claim, timestamp=claim.timestamp.replace(tzinfo=None))
+    with pytest.raises(TypeError, match="time zone-aware"):
+        f.transform_claims([naive])
