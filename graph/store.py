@@ -140,12 +140,6 @@ def write_meta(conn: sa.Connection, values: dict[str, str]) -> None:
             conn.execute(meta_table.insert().values(name=name, value=value))
 
 
-def current_seq(conn: sa.Connection) -> int:
-    """The sequence number of the last claim any process wrote."""
-    v = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == "seq")).scalar()
-    return int(v) if v is not None else 0
-
-
 def lock(conn: sa.Connection) -> None:
     """Serialise writers for the rest of this transaction (PostgreSQL advisory lock)."""
     if conn.dialect.name == "postgresql":
