@@ -310,18 +310,10 @@ class IdentityGraph:
         :meth:`hash_claim` on each row (a test checks it).
         """
         X = X.sort_values(["submitted_at", "claim_id"], kind="stable")
-        K, nid_bad = self._frame_hasher().keys(X)
-        return self._hashed_claims(X, K, nid_bad)
+        return _Chunk.of(X, *self._frame_hasher().keys(X)).claims()
 
     def _frame_hasher(self) -> FrameHasher:
         return FrameHasher(self._layout, self._hasher, self._sketcher, self.config.normalise)
-
-    @staticmethod
-    def _hashed_claims(
-        X: pd.DataFrame, K: NDArray[np.int64], nid_bad: NDArray[np.bool_]
-    ) -> list[HashedClaim]:
-        """Claims of an ordered frame from their key matrix (rows of ``K`` in ``X``'s order)."""
-        return _Chunk.of(X, K, nid_bad).claims()
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -403,8 +395,7 @@ class IdentityGraph:
                         for part in parts:
                             chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
                             added = self._ingest(chunk.claims())
-                            claims = chunk.rows(added, index)
-                            store.write_rows(conn, self._take_rows(index.seq, claims))
+                            self._write_rows(conn, None, chunk.rows(added, index))
         except BaseException:
             self._reload()  # the index is ahead of a store that rolled back
             raise
@@ -463,14 +454,14 @@ class IdentityGraph:
             chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
             added = self._ingest(chunk.claims())
             for i in range(1, len(parts)):
-                rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
+                rows = self._write_rows(conn, database, chunk.rows(added, self.index))
                 done = helper.receive()
                 assert done is not None  # a chunk was sent
                 helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
                 self._sketcher.take(done.names, done.tokens)
                 chunk = _Chunk.of(parts[i], *done.keys)
                 added = self._ingest(chunk.claims())
-            rows = self._rows_for_helper(conn, database, chunk.rows(added, self.index))
+            rows = self._write_rows(conn, database, chunk.rows(added, self.index))
             helper.receive()
             if database is not None:
                 helper.send(None, rows, commit=True)
@@ -482,11 +473,12 @@ class IdentityGraph:
         database = helper_database(self.engine)
         return BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
 
-    def _rows_for_helper(
+    def _write_rows(
         self, conn: sa.Connection, database: str | None, claims: store.ClaimColumns
     ) -> store.NewRows | None:
-        """The rows made since the last write (``claims``: the last chunk's claim rows), for
-        the helper to write; None when the helper cannot open the store (written here, now)."""
+        """Write the rows made since the last write (``claims``: the last chunk's claim rows)
+        here, and return None; with ``database`` (a helper that can open the store), return
+        them for the helper to write instead."""
         rows = self._take_rows(self.index.seq, claims)
         if database is None:
             store.write_rows(conn, rows)
