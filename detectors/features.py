@@ -211,7 +211,8 @@ class ClaimFeatures:
                 )
             else:
                 keys = np.char.add(np.char.add(program.astype(str), "|"), bucket.astype(str))
-            put(amount / _lookup(keys.astype(object), self.household_median_, prog_med))
+                keys = keys.astype(object)
+            put(amount / _lookup(keys, self.household_median_, prog_med))
         if "declared_income" in s.numeric:
             income = cols["declared_income"]
             put(
