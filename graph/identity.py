@@ -373,6 +373,7 @@ class IdentityGraph:
         first_row = len(index.claim_entity)
         enabled = gc.isenabled()
         gc.disable()  # millions of long-lived objects: no full collections while they are made
+        helper: BuildHelper | None = None
         try:
             # the helper (a build of more than one chunk) starts while the frame is sorted
             with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
@@ -395,15 +396,25 @@ class IdentityGraph:
                         for part in parts:
                             chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
                             added = self._ingest(chunk.claims())
-                            self._write_rows(conn, None, chunk.rows(added, index))
+                            self._write_rows(conn, chunk.rows(added, index))
         except BaseException:
+            if helper is not None and helper.database is not None:
+                with self.engine.connect() as conn:  # the helper's rollback journal, if it was
+                    store.restore_wal(conn)
             self._reload()  # the index is ahead of a store that rolled back
             raise
         finally:
             gc.freeze()  # the index is long-lived: keep it out of later full collections
             if enabled:
                 gc.enable()
-        logger.info("identity graph built: %d claims, %d entities", len(X), len(index.entities))
+        logger.info(
+            "identity graph built: %d claims, %d entities%s",
+            len(X),
+            len(index.entities),
+            " (written with the rollback journal)"
+            if helper is not None and helper.bulk_journal
+            else "",
+        )
         order = ordered.index.to_numpy()
         del ordered, parts  # the sorted copy is not needed for the answer
         ids = X["claim_id"].astype(str).tolist()
@@ -439,51 +450,62 @@ class IdentityGraph:
     def _build_with_helper(self, parts: list[pd.DataFrame], helper: BuildHelper) -> None:
         """Ingest chunks while a helper process hashes each next one and writes each last one.
 
-        The helper writes only to a store it can open itself (a SQLite file); otherwise this
-        process writes each chunk's rows, in its own transaction. The names the helper
-        sketched join this process's sketcher just before their chunk is ingested, and rows
-        are written chunk by chunk with the same sequence numbers, so the store ends up with
-        the rows a one-process build writes.
+        The helper writes only to a store it can open itself (a SQLite file), and this process
+        then holds no connection to it (so that the helper may write it with the rollback
+        journal, :func:`graph.store.bulk_journal`); otherwise this process writes each chunk's
+        rows, in its own transaction. The names the helper sketched join this process's
+        sketcher just before their chunk is ingested, and rows are written chunk by chunk with
+        the same sequence numbers, so the store ends up with the rows a one-process build
+        writes.
         """
-        columns = list(self.identity_columns)
-        database = helper.database
+        if helper.database is not None:
+            self._pipeline(parts, helper, None)
+            return
         with self.engine.begin() as conn:
-            if database is None:
-                store.lock(conn)
-            helper.send(parts[1][columns])
-            chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
+            store.lock(conn)
+            self._pipeline(parts, helper, conn)
+
+    def _pipeline(
+        self, parts: list[pd.DataFrame], helper: BuildHelper, conn: sa.Connection | None
+    ) -> None:
+        """The chunks through the helper; rows written on ``conn``, or by the helper (None)."""
+        columns = list(self.identity_columns)
+        helper.send(parts[1][columns])
+        chunk = _Chunk.of(parts[0], *self._frame_hasher().keys(parts[0]))
+        added = self._ingest(chunk.claims())
+        for i in range(1, len(parts)):
+            rows = self._write_rows(conn, chunk.rows(added, self.index))
+            done = helper.receive()
+            assert done is not None  # a chunk was sent
+            helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
+            self._sketcher.take(done.names, done.tokens)
+            chunk = _Chunk.of(parts[i], *done.keys)
             added = self._ingest(chunk.claims())
-            for i in range(1, len(parts)):
-                rows = self._write_rows(conn, database, chunk.rows(added, self.index))
-                done = helper.receive()
-                assert done is not None  # a chunk was sent
-                helper.send(parts[i + 1][columns] if i + 1 < len(parts) else None, rows)
-                self._sketcher.take(done.names, done.tokens)
-                chunk = _Chunk.of(parts[i], *done.keys)
-                added = self._ingest(chunk.claims())
-            rows = self._write_rows(conn, database, chunk.rows(added, self.index))
+        rows = self._write_rows(conn, chunk.rows(added, self.index))
+        helper.receive()
+        if conn is None:
+            helper.send(None, rows, commit=True)
             helper.receive()
-            if database is not None:
-                helper.send(None, rows, commit=True)
-                helper.receive()
 
     def _start_helper(self) -> BuildHelper:
         """A helper process for a build: it hashes chunks, and writes them where it can open
-        the store itself (:func:`helper_database`)."""
+        the store itself (:func:`helper_database`). This process's idle connections to such a
+        store are closed first (the helper looks for a file nobody else has open)."""
         database = helper_database(self.engine)
+        if database is not None:
+            self.engine.dispose()
         return BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
 
     def _write_rows(
-        self, conn: sa.Connection, database: str | None, claims: store.ClaimColumns
+        self, conn: sa.Connection | None, claims: store.ClaimColumns
     ) -> store.NewRows | None:
         """Write the rows made since the last write (``claims``: the last chunk's claim rows)
-        here, and return None; with ``database`` (a helper that can open the store), return
-        them for the helper to write instead."""
+        on ``conn`` and return None; without ``conn`` (the helper writes), return them."""
         rows = self._take_rows(self.index.seq, claims)
-        if database is None:
-            store.write_rows(conn, rows)
-            return None
-        return rows
+        if conn is None:
+            return rows
+        store.write_rows(conn, rows)
+        return None
 
     def add(self, claim: ClaimLike) -> dict[str, float]:
         """Ingest one claim (idempotent on claim id) and return its point-in-time features.

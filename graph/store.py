@@ -8,7 +8,9 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -160,6 +162,56 @@ def _sqlite_write_mode(conn: sa.Connection) -> None:
         if not conn.info.get(BACKGROUND_CHECKPOINTS):  # else a server's thread copies the log
             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         conn.info["graph_synchronous_normal"] = True
+
+
+def bulk_journal(conn: sa.Connection) -> bool:
+    """Before a bulk write to a SQLite file: switch it to the rollback journal, if no other
+    connection has it open; True when switched (then undo with :func:`restore_wal`).
+
+    With the write-ahead log every page of a bulk write is written twice: into the log, then
+    copied into the database by the checkpoint after the commit. A store nobody else has open
+    is written once, straight into the file, and synchronised fully at the commit
+    (``synchronous=FULL``). A file another connection has open (a server, another process)
+    keeps its write-ahead log, so its readers are never blocked. Called outside a
+    transaction; never waits for a lock.
+    """
+    if conn.dialect.name != "sqlite" or conn.in_transaction():
+        return False
+    with _no_wait(conn) as raw:
+        try:
+            mode = raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.OperationalError:  # "database is locked": another connection has it open
+            return False
+    if mode != "delete":  # an in-memory database
+        return False
+    raw.execute("PRAGMA synchronous=FULL")
+    conn.info["graph_synchronous_normal"] = True  # lock() keeps FULL for this write
+    return True
+
+
+def restore_wal(conn: sa.Connection) -> bool:
+    """After :func:`bulk_journal`'s write is committed: back to the write-ahead log; True when
+    switched. A file another connection opened meanwhile stays in the rollback journal until
+    a connection of :func:`fraudlens.database.make_engine`, or :func:`create_tables`,
+    switches it."""
+    with _no_wait(conn) as raw:
+        try:
+            return bool(raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal")
+        except sqlite3.OperationalError:  # locked: another connection opened the file
+            return False
+
+
+@contextmanager
+def _no_wait(conn: sa.Connection) -> Iterator[sqlite3.Connection]:
+    """The SQLite connection under ``conn``, with its busy timeout off meanwhile."""
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    timeout = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        yield raw
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={timeout}")
 
 
 def lock_and_read_state(conn: sa.Connection) -> tuple[int, str]:

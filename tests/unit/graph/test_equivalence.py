@@ -1,4 +1,11 @@
-"""Batch and incremental paths agree on synthetic claims: hashes, entities, features, rings."""
+"""Batch and incremental paths agree on synthetic claims: hashes, entities, features, rings.
+
+A chunked build into a SQLite file nobody else has open skips the write-ahead log (at the end).
+"""
+
+import logging
+import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pandas as pd
@@ -7,7 +14,7 @@ import sqlalchemy as sa
 
 from fraudlens.spec import Claim
 from fraudlens.synth import generate
-from graph import GRAPH_FEATURES, IdentityGraph
+from graph import GRAPH_FEATURES, IdentityGraph, identity
 from graph.identity import ClaimConflictError
 
 KEY = b"equivalence-key-equivalence-key!"
@@ -25,13 +32,13 @@ COLUMNS = {
 
 
 def _claim(r):
-    identity = {c: (None if r[c] is None or r[c] != r[c] else str(r[c])) for c in COLUMNS}
+    values = {c: (None if r[c] is None or r[c] != r[c] else str(r[c])) for c in COLUMNS}
     return Claim(
         r["claim_id"],
         r["submitted_at"].to_pydatetime(),
         r["program"],
         float(r["amount"]),
-        identity,
+        values,
         {},
         {},
     )
@@ -69,8 +76,6 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
     """A build of several chunks (each after the first hashed in a helper process, each written
     in bulk: by the helper into a SQLite file, else by the build itself) gives the features,
     entities and stored state of a one-chunk build."""
-    from graph import identity
-
     X = generate(1200, seed=11)
     one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     F1 = one.build(X)
@@ -113,8 +118,6 @@ def test_chunked_build_over_known_and_repeated_claims(monkeypatch, tmp_path):
     """A chunked build of a shuffled frame that holds claims the graph has already and a claim
     twice gives the features and stored rows of one-chunk builds: the claim rows a chunk writes
     are made from its columns, with the known and repeated claims left out."""
-    from graph import identity
-
     X = generate(1200, seed=17).sample(frac=1.0, random_state=3)
     again = X.iloc[[5]]
     later = pd.concat([X.iloc[400:], again])  # 200 known claims, and one claim twice
@@ -135,8 +138,6 @@ def test_chunked_build_over_known_and_repeated_claims(monkeypatch, tmp_path):
 def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
     """When the helper fails on a chunk, the build raises, nothing is stored and the index is
     the store's again: a second build gives a one-chunk build's features."""
-    from graph import identity
-
     X = generate(900, seed=13)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'failed.db'}")
     g = IdentityGraph.open(engine, KEY, COLUMNS)
@@ -206,3 +207,100 @@ def test_micro_batches_equal_the_batch_build():
     conflict, ok = online.add_many([changed, fresh])
     assert isinstance(conflict, ClaimConflictError)
     assert isinstance(ok, dict) and online.entity_of("NEW-1") is not None
+
+
+ROLLBACK = "written with the rollback journal"
+
+
+def _journal_mode(path):
+    with closing(sqlite3.connect(path)) as conn:  # closed: an open one keeps the log in use
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def _log_size(path):
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(identity, "BUILD_CHUNK", 300)
+
+
+@pytest.fixture
+def one_chunk_features():
+    X = generate(1000, seed=23)
+    one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    return X, one.build(X).to_numpy()
+
+
+def test_build_into_a_file_nobody_has_open_skips_the_log(
+    small_chunks, one_chunk_features, tmp_path, caplog
+):
+    """The helper writes the pages once, straight into the file; the file is in write-ahead
+    log mode again after the commit, and the graph reopened from it is the same."""
+    X, F1 = one_chunk_features
+    path = tmp_path / "bulk.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    assert _journal_mode(path) == "wal"
+    with caplog.at_level(logging.INFO, logger="graph.identity"):
+        F2 = g.build(X).to_numpy()
+    assert ROLLBACK in caplog.text
+    assert np.array_equal(F1, F2)
+    assert _log_size(path) == 0  # no page went through the write-ahead log
+    assert _journal_mode(path) == "wal"
+    reopened = IdentityGraph.open(engine, KEY)
+    assert reopened.version == g.version
+    assert np.array_equal(reopened.build(X).to_numpy(), F1)  # every claim known, as stored
+
+
+def test_build_beside_another_open_connection_keeps_the_log(
+    small_chunks, one_chunk_features, tmp_path, caplog
+):
+    """A file another connection has open (a server's, say) keeps its write-ahead log, so
+    that connection can read while the build writes; nothing waits for it."""
+    X, F1 = one_chunk_features
+    path = tmp_path / "shared.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    reader = sqlite3.connect(path)
+    try:
+        assert reader.execute("SELECT count(*) FROM graph_claims").fetchone() == (0,)
+        with caplog.at_level(logging.INFO, logger="graph.identity"):
+            F2 = g.build(X).to_numpy()
+        assert ROLLBACK not in caplog.text
+        assert np.array_equal(F1, F2)
+        assert _log_size(path) > 0  # written through the log
+        assert reader.execute("SELECT count(*) FROM graph_claims").fetchone() == (len(X),)
+    finally:
+        reader.close()
+    assert _journal_mode(path) == "wal"
+
+
+def test_failed_build_without_the_log_rolls_back_and_restores_it(
+    small_chunks, monkeypatch, tmp_path
+):
+    """A helper that fails while writing with the rollback journal leaves the file as it was
+    before the build, in write-ahead log mode."""
+    X = generate(1000, seed=29)
+    path = tmp_path / "failed.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    g.build(X.iloc[:100])
+    send = identity.BuildHelper.send
+    calls = []
+
+    def broken(self, part, rows=None, *, commit=False):
+        calls.append(rows)
+        if len(calls) == 3:  # two chunks written, the next cannot be hashed
+            part = part.drop(columns=["phone"])
+        return send(self, part, rows, commit=commit)
+
+    monkeypatch.setattr(identity.BuildHelper, "send", broken)
+    with pytest.raises(RuntimeError, match="helper process failed: KeyError"):
+        g.build(X.iloc[100:])
+    assert _journal_mode(path) == "wal"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM graph_claims").fetchone() == (100,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
