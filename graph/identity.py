@@ -399,8 +399,7 @@ class IdentityGraph:
                             self._write_rows(conn, chunk.rows(added, index))
         except BaseException:
             if helper is not None and helper.database is not None:
-                with self.engine.connect() as conn:  # the helper's rollback journal, if it was
-                    store.restore_wal(conn)
+                self._restore_wal()
             self._reload()  # the index is ahead of a store that rolled back
             raise
         finally:
@@ -486,6 +485,23 @@ class IdentityGraph:
         if conn is None:
             helper.send(None, rows, commit=True)
             helper.receive()
+
+    def _restore_wal(self) -> None:
+        """After a failed build whose helper wrote with the rollback journal: the write-ahead
+        log again (a failure here is logged: the build's own error is the one raised)."""
+        try:
+            with self.engine.connect() as conn:
+                switched = store.restore_wal(conn)
+        except Exception as exc:  # noqa: BLE001
+            switched, reason = False, type(exc).__name__
+        else:
+            reason = "the file is open elsewhere"
+        if not switched:
+            logger.warning(
+                "identity graph store left in rollback-journal mode after a failed build (%s); "
+                "the next connection that can switches it back",
+                reason,
+            )
 
     def _start_helper(self) -> BuildHelper:
         """A helper process for a build: it hashes chunks, and writes them where it can open

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -165,15 +165,18 @@ def _sqlite_write_mode(conn: sa.Connection) -> None:
 
 
 def bulk_journal(conn: sa.Connection) -> bool:
-    """Before a bulk write to a SQLite file: switch it to the rollback journal, if no other
-    connection has it open; True when switched (then undo with :func:`restore_wal`).
+    """Before a bulk write to a SQLite file: switch it to the rollback journal and lock it,
+    if no other connection has it open; True when done (then commit, and :func:`restore_wal`).
 
     With the write-ahead log every page of a bulk write is written twice: into the log, then
     copied into the database by the checkpoint after the commit. A store nobody else has open
     is written once, straight into the file, and synchronised fully at the commit
-    (``synchronous=FULL``). A file another connection has open (a server, another process)
-    keeps its write-ahead log, so its readers are never blocked. Called outside a
-    transaction; never waits for a lock.
+    (``synchronous=FULL``). On success ``conn`` holds the file's exclusive lock in an open
+    transaction, so no connection can come in and hold the writer up (with the rollback
+    journal a reader would block every spill of the page cache); one that tries waits for the
+    commit. A file another connection has open (a server, another process) keeps its
+    write-ahead log, so its readers are never blocked. Called outside a transaction; never
+    waits for a lock.
     """
     if conn.dialect.name != "sqlite" or conn.in_transaction():
         return False
@@ -182,9 +185,16 @@ def bulk_journal(conn: sa.Connection) -> bool:
             mode = raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
         except sqlite3.OperationalError:  # "database is locked": another connection has it open
             return False
-    if mode != "delete":  # an in-memory database
-        return False
-    raw.execute("PRAGMA synchronous=FULL")
+        if mode != "delete":  # an in-memory database
+            return False
+        raw.execute("PRAGMA synchronous=FULL")
+        try:
+            raw.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError:  # a reader came in between: it keeps its log
+            raw.execute("PRAGMA synchronous=NORMAL")
+            with suppress(sqlite3.OperationalError):
+                raw.execute("PRAGMA journal_mode=WAL")
+            return False
     conn.info["graph_synchronous_normal"] = True  # lock() keeps FULL for this write
     return True
 

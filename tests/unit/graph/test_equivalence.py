@@ -217,9 +217,8 @@ def _journal_mode(path):
         return conn.execute("PRAGMA journal_mode").fetchone()[0]
 
 
-def _log_size(path):
-    wal = path.with_name(path.name + "-wal")
-    return wal.stat().st_size if wal.exists() else 0
+def _beside(path, suffix):
+    return path.with_name(path.name + suffix)
 
 
 @pytest.fixture
@@ -234,21 +233,53 @@ def one_chunk_features():
     return X, one.build(X).to_numpy()
 
 
+def _locked(path):
+    """Whether another connection is kept from reading ``path`` (it does not wait)."""
+    with closing(sqlite3.connect(path, timeout=0)) as conn:
+        try:
+            conn.execute("SELECT count(*) FROM graph_meta").fetchone()
+        except sqlite3.OperationalError:  # database is locked
+            return True
+    return False
+
+
+def _files_while_writing(monkeypatch, path, fail_at=None):
+    """Patch the helper's requests: before each one that carries rows, note which journal
+    files lie beside ``path`` (from the second on, the helper has written rows) and whether
+    another connection can read it; at the ``fail_at``-th, send a chunk the helper cannot
+    hash."""
+    seen, send = [], identity.BuildHelper.send
+
+    def noting(self, part, rows=None, *, commit=False):
+        if rows is not None:
+            files = {s for s in ("-journal", "-wal") if _beside(path, s).exists()}
+            seen.append((files, _locked(path)))
+        if fail_at is not None and len(seen) == fail_at:
+            part = part.drop(columns=["phone"])
+        return send(self, part, rows, commit=commit)
+
+    monkeypatch.setattr(identity.BuildHelper, "send", noting)
+    return seen
+
+
 def test_build_into_a_file_nobody_has_open_skips_the_log(
-    small_chunks, one_chunk_features, tmp_path, caplog
+    small_chunks, one_chunk_features, monkeypatch, tmp_path, caplog
 ):
-    """The helper writes the pages once, straight into the file; the file is in write-ahead
-    log mode again after the commit, and the graph reopened from it is the same."""
+    """The helper writes the pages once, straight into the file, under the rollback journal
+    (no write-ahead log while it writes); the file is in write-ahead log mode again after the
+    commit, and the graph reopened from it is the same."""
     X, F1 = one_chunk_features
     path = tmp_path / "bulk.db"
     engine = sa.create_engine(f"sqlite:///{path}")
     g = IdentityGraph.open(engine, KEY, COLUMNS)
     assert _journal_mode(path) == "wal"
+    seen = _files_while_writing(monkeypatch, path)
     with caplog.at_level(logging.INFO, logger="graph.identity"):
         F2 = g.build(X).to_numpy()
     assert ROLLBACK in caplog.text
+    assert len(seen) >= 3 and all(files == {"-journal"} for files, _ in seen[1:])
+    assert all(locked for _, locked in seen)  # held alone from the start: no reader holds it up
     assert np.array_equal(F1, F2)
-    assert _log_size(path) == 0  # no page went through the write-ahead log
     assert _journal_mode(path) == "wal"
     reopened = IdentityGraph.open(engine, KEY)
     assert reopened.version == g.version
@@ -256,7 +287,7 @@ def test_build_into_a_file_nobody_has_open_skips_the_log(
 
 
 def test_build_beside_another_open_connection_keeps_the_log(
-    small_chunks, one_chunk_features, tmp_path, caplog
+    small_chunks, one_chunk_features, monkeypatch, tmp_path, caplog
 ):
     """A file another connection has open (a server's, say) keeps its write-ahead log, so
     that connection can read while the build writes; nothing waits for it."""
@@ -267,11 +298,12 @@ def test_build_beside_another_open_connection_keeps_the_log(
     reader = sqlite3.connect(path)
     try:
         assert reader.execute("SELECT count(*) FROM graph_claims").fetchone() == (0,)
+        seen = _files_while_writing(monkeypatch, path)
         with caplog.at_level(logging.INFO, logger="graph.identity"):
             F2 = g.build(X).to_numpy()
         assert ROLLBACK not in caplog.text
+        assert len(seen) >= 3 and all(entry == ({"-wal"}, False) for entry in seen)
         assert np.array_equal(F1, F2)
-        assert _log_size(path) > 0  # written through the log
         assert reader.execute("SELECT count(*) FROM graph_claims").fetchone() == (len(X),)
     finally:
         reader.close()
@@ -288,19 +320,12 @@ def test_failed_build_without_the_log_rolls_back_and_restores_it(
     engine = sa.create_engine(f"sqlite:///{path}")
     g = IdentityGraph.open(engine, KEY, COLUMNS)
     g.build(X.iloc[:100])
-    send = identity.BuildHelper.send
-    calls = []
-
-    def broken(self, part, rows=None, *, commit=False):
-        calls.append(rows)
-        if len(calls) == 3:  # two chunks written, the next cannot be hashed
-            part = part.drop(columns=["phone"])
-        return send(self, part, rows, commit=commit)
-
-    monkeypatch.setattr(identity.BuildHelper, "send", broken)
+    seen = _files_while_writing(monkeypatch, path, fail_at=2)
     with pytest.raises(RuntimeError, match="helper process failed: KeyError"):
         g.build(X.iloc[100:])
+    assert seen == [(set(), True), ({"-journal"}, True)]  # a chunk written, rollback journal
     assert _journal_mode(path) == "wal"
+    assert not _beside(path, "-journal").exists()
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM graph_claims").fetchone() == (100,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
