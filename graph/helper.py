@@ -11,7 +11,6 @@ only, never a raw or normalised value, and errors by their type only.
 from __future__ import annotations
 
 import json
-import logging
 import pickle
 import subprocess
 import sys
@@ -187,11 +186,8 @@ def serve() -> None:
                     store.write_rows(conn, rows)
                 if commit:
                     conn.commit()
-                    if bulk and not store.restore_wal(conn):
-                        logging.getLogger(__name__).warning(
-                            "identity graph store left in rollback-journal mode after a build; "
-                            "the next connection that can switches it back"
-                        )
+                    if bulk:
+                        store.restore_wal(conn)  # warns if it cannot
             value = hash_chunk(frame_hasher, X) if X is not None else None
             out: tuple[str, object, bool] = ("ok", value, bulk)
         except Exception as exc:  # sent back (its type only: no value may leave in a message)

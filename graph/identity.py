@@ -491,16 +491,12 @@ class IdentityGraph:
         log again (a failure here is logged: the build's own error is the one raised)."""
         try:
             with self.engine.connect() as conn:
-                switched = store.restore_wal(conn)
+                store.restore_wal(conn)  # warns if the file is open elsewhere
         except Exception as exc:  # noqa: BLE001
-            switched, reason = False, type(exc).__name__
-        else:
-            reason = "the file is open elsewhere"
-        if not switched:
             logger.warning(
                 "identity graph store left in rollback-journal mode after a failed build (%s); "
                 "the next connection that can switches it back",
-                reason,
+                type(exc).__name__,
             )
 
     def _start_helper(self) -> BuildHelper:

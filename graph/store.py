@@ -8,6 +8,7 @@ can load what others wrote since it last looked (:func:`read_since`).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -20,6 +21,8 @@ from numpy.typing import NDArray
 
 from fraudlens.database import BACKGROUND_CHECKPOINTS, insert_rows, one_round_trip, placeholder
 from graph.index import HashedClaim, Pending
+
+logger = logging.getLogger(__name__)
 
 #: Version of the table layout; a state written by another layout is refused.
 SCHEMA_VERSION = "1"
@@ -191,7 +194,7 @@ def bulk_journal(conn: sa.Connection) -> bool:
         try:
             raw.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError:  # a reader came in between: it keeps its log
-            raw.execute("PRAGMA synchronous=NORMAL")
+            # (lock() sets synchronous=NORMAL again: this connection's flag is not set)
             with suppress(sqlite3.OperationalError):
                 raw.execute("PRAGMA journal_mode=WAL")
             return False
@@ -200,15 +203,21 @@ def bulk_journal(conn: sa.Connection) -> bool:
 
 
 def restore_wal(conn: sa.Connection) -> bool:
-    """After :func:`bulk_journal`'s write is committed: back to the write-ahead log; True when
-    switched. A file another connection opened meanwhile stays in the rollback journal until
-    a connection of :func:`fraudlens.database.make_engine`, or :func:`create_tables`,
-    switches it."""
+    """After :func:`bulk_journal`'s write is committed (or rolled back): back to the
+    write-ahead log; True when switched. A file another connection opened meanwhile stays in
+    the rollback journal, with a warning, until a connection of
+    :func:`fraudlens.database.make_engine`, or :func:`create_tables`, switches it."""
     with _no_wait(conn) as raw:
         try:
-            return bool(raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal")
+            if raw.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return True
         except sqlite3.OperationalError:  # locked: another connection opened the file
-            return False
+            pass
+    logger.warning(
+        "identity graph store left in rollback-journal mode after a build (the file is open "
+        "elsewhere); the next connection that can switches it back"
+    )
+    return False
 
 
 @contextmanager
