@@ -387,20 +387,28 @@ class GraphIndex:
         self, x: HashedClaim, matched: list[int], by_kind: dict[str, list[int]]
     ) -> NDArray[np.float64]:
         t = x.ts
-        ents = [self.entities[m] for m in matched]
-        # entity history over windows (earlier claims only)
-        f = self._history(t, ents)
-        if not ents:
-            f.append(0.0)
-        elif len(ents) == 1:
-            f.append(max(0.0, (t - ents[0].first_ts) / DAY))
+        if len(matched) == 1:  # the common case of a known person: no list or loops made
+            ent = self.entities[matched[0]]
+            ents = [ent]
+            f = self._history(t, ents)
+            f.append(max(0.0, (t - ent.first_ts) / DAY))
+            names = set(ent.names)
+            names.update(by_kind.get("name", ()))
+            banks = set(ent.banks)
+            banks.update(by_kind.get("bank_account", ()))
         else:
-            f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY))
-        names = set(by_kind.get("name", ()))
-        banks = set(by_kind.get("bank_account", ()))
-        for e in ents:
-            names.update(e.names)
-            banks.update(e.banks)
+            ents = [self.entities[m] for m in matched]
+            # entity history over windows (earlier claims only)
+            f = self._history(t, ents)
+            if not ents:
+                f.append(0.0)
+            else:
+                f.append(max(0.0, (t - min(e.first_ts for e in ents)) / DAY))
+            names = set(by_kind.get("name", ()))
+            banks = set(by_kind.get("bank_account", ()))
+            for e in ents:
+                names.update(e.names)
+                banks.update(e.banks)
         f.append(float(len(names)))
         f.append(float(len(banks)))
         mset = set(matched)
@@ -508,46 +516,60 @@ class GraphIndex:
     def _group_features(
         self, matched: list[int], mset: set[int], by_kind: dict[str, list[int]]
     ) -> list[float]:
-        roots = {self.find(m) for m in matched}
-        addresses = set(by_kind.get("address", ()))
-        names = list(by_kind.get("name", ()))
-        for m in matched:
-            addresses.update(self.entities[m].addresses)
-            names.extend(n for n in self.entities[m].names if n not in names)
-        me = matched[0] if matched else -1
-        new_pairs = 0
-        new_shared = 0
+        users, allow, caps = self.users, self.allow, self._caps
+        # the linking keys some other entity uses: (kind, key, others, users after this claim)
+        sharing: list[tuple[str, int, list[int], int]] = []
         for kind in LINK_KINDS:
-            cap = self._caps[kind]
-            for key in by_kind.get(kind, ()):
-                u = self.users.get(key)
-                if u is None or key in self.allow:
+            keys = by_kind.get(kind)
+            if not keys:
+                continue
+            for key in keys:
+                u = users.get(key)
+                if u is None or key in allow:
                     continue
                 if isinstance(u, tuple):  # one user so far (the common case): no dict made
-                    if u[0] in mset:
-                        continue
-                    others, n_users = [u[0]], 1
-                else:
-                    if len(u.users) > cap:
-                        continue
-                    others = [o for o in u.users if o not in mset]
-                    n_users = len(u.users)
-                    if not others:
-                        continue
-                n_after = n_users + (0 if len(others) < n_users else 1)
+                    if u[0] not in mset:
+                        sharing.append((kind, key, [u[0]], 2))
+                    continue
+                n_users = len(u.users)
+                if n_users > caps[kind]:
+                    continue
+                others = [o for o in u.users if o not in mset]
+                if others:
+                    sharing.append(
+                        (kind, key, others, n_users + (0 if len(others) < n_users else 1))
+                    )
+        find = self.find
+        roots = {find(matched[0])} if len(matched) == 1 else {find(m) for m in matched}
+        new_pairs = 0
+        new_shared = 0
+        if sharing:  # the claim's own addresses and names explain some sharing
+            addresses = set(by_kind.get("address", ()))
+            names = list(by_kind.get("name", ()))
+            for m in matched:
+                addresses.update(self.entities[m].addresses)
+                names.extend(n for n in self.entities[m].names if n not in names)
+            me = matched[0] if matched else -1
+            for kind, key, others, n_after in sharing:
                 linked = False
                 for o in others:
                     if not self.ring_link(kind, key, n_after, addresses, o, names):
                         continue
                     linked = True
-                    roots.add(self.find(o))
+                    roots.add(find(o))
                     if (min(me, o), max(me, o)) not in self.pairs:
                         new_pairs += 1
                 if linked and key not in self.shared_keys:
                     new_shared += 1
-        size = sum(self.size.get(r, 1) for r in roots) + (0 if matched else 1)
-        n_edges = sum(self.n_edges.get(r, 0) for r in roots) + new_pairs
-        n_shared = sum(self.n_shared.get(r, 0) for r in roots) + new_shared
+        if len(roots) == 1:
+            (r,) = roots
+            size = self.size.get(r, 1) + (0 if matched else 1)
+            n_edges = self.n_edges.get(r, 0) + new_pairs
+            n_shared = self.n_shared.get(r, 0) + new_shared
+        else:
+            size = sum(self.size.get(r, 1) for r in roots) + (0 if matched else 1)
+            n_edges = sum(self.n_edges.get(r, 0) for r in roots) + new_pairs
+            n_shared = sum(self.n_shared.get(r, 0) for r in roots) + new_shared
         density = 2.0 * n_edges / (size * (size - 1)) if size > 1 else 0.0
         in_ring = 1.0 if size >= self.config.ring_min_members else 0.0
         return [float(size), min(1.0, density), float(n_shared), in_ring]
@@ -615,10 +637,27 @@ class GraphIndex:
         if t < ent.first_ts:
             ent.first_ts = t
         keys = x.keys
+        users = self.users
+        new_keys = self.pending.keys
         for i, kind, code, action in self._attach_slots:
             key = keys[i]
             if key:
                 if action == _INDEXED:
+                    if code != _BANK_CODE:  # the common cases of _attach_key, inline
+                        u = users.get(key)
+                        if u is None:  # a key nobody used: a new (key, entity) pair
+                            users[key] = (entity, t, t)
+                            ent.keys.append((code, key))
+                            if code == _ADDRESS_CODE:
+                                ent.addresses.append(key)
+                            new_keys.append((key, entity, code, t, seq))
+                            continue
+                        if u.__class__ is tuple and u[0] == entity:
+                            if t > u[2]:
+                                users[key] = (entity, u[1], t)
+                            elif t < u[1]:
+                                users[key] = (entity, t, u[2])
+                            continue
                     self._attach_key(ent, kind, code, key, t, seq)
                 elif action == _NAME and key not in ent.names:
                     ent.names.append(key)
