@@ -436,14 +436,12 @@ class IdentityGraph:
         index = self.index
         first_seq, first_row = index.seq + 1, len(index.claim_entity)
         skipped: list[int] = []
+        known, ingest = index.claim_row, index.ingest
         for i, x in enumerate(claims):
-            if self._known(x) is not None:
+            if x.claim_id in known and self._known(x) is not None:
                 skipped.append(i)
                 continue
-            plan = index.plan(x, 0)
-            if not plan.matched:  # a new entity: only now is its number needed
-                plan.entity = new_entity_number(x.claim_id)
-            index.apply(x, plan, index.seq + 1, plan.features)
+            ingest(x, new_entity_number)
         return _Added(skipped, first_seq, first_row, len(index.claim_entity))
 
     def _build_with_helper(self, parts: list[pd.DataFrame], helper: BuildHelper) -> None:

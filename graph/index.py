@@ -8,7 +8,7 @@ same rows hold the same index and compute the same features.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -17,12 +17,14 @@ from numpy.typing import NDArray
 
 from graph.config import LINK_KINDS, PLACE_SHARED_KINDS, GraphConfig
 from graph.features import KEY_FEATURE_KINDS, N_FEATURES, SHARED_COUNT_CAP, WINDOWS
-from graph.resolution import NAME_SUBSET, NameSketcher, block_keys
+from graph.resolution import BLOCKING_RULES, NAME_SUBSET, NameSketcher, block_keys
 
 DAY = 86400.0
 #: Damping of proximity passed from an entity to a claim that shares one of its values.
 PROXIMITY_ALPHA = 0.85
 _ZEROS_HISTORY = [0.0] * (3 * len(WINDOWS))
+_ABSENT = (-1.0, 0.0)  # a key's age and other users when the claim has no value
+_UNSEEN = (0.0, 0.0)  # ... when nobody used the value before
 _WINDOW_SPANS = tuple(w * DAY for w in WINDOWS)
 
 #: Every kind a key slot may hold (the spec's kinds plus the derived ``ip_block``).
@@ -207,6 +209,20 @@ class GraphIndex:
             (k, tuple(i for i, kk in enumerate(self.kinds) if kk == k))
             for k in dict.fromkeys(self.kinds)
         )
+        # the usual layout, one slot per kind: keys by kind and blocking keys from the slots
+        single = all(len(slots) == 1 for _, slots in self._kind_slots)
+        self._single_slots = (
+            tuple((k, slots[0]) for k, slots in self._kind_slots) if single else None
+        )
+        self._block_slots = (
+            tuple(
+                (r, self.kinds.index(left), self.kinds.index(right))
+                for r, (left, right) in enumerate(BLOCKING_RULES)
+                if left in self.kinds and right in self.kinds
+            )
+            if single
+            else None
+        )
         # what applying does with each slot's key, in apply order: (slot, kind, code, action)
         self._attach_slots = tuple(
             (i, self.kinds[i], self.codes[i], _slot_action(self.kinds[i]))
@@ -285,13 +301,15 @@ class GraphIndex:
     def plan(self, x: HashedClaim, new_entity: int) -> Plan:
         """Resolve ``x`` to entities and compute its features, changing nothing."""
         by_kind = self.keys_by_kind(x.keys)
-        blocks = block_keys(by_kind)
+        blocks = self._block_keys(x.keys, by_kind)
         matched = self._match(by_kind, blocks)
         survivor = matched[0] if matched else new_entity
         return Plan(matched, survivor, self._compute(x, matched, by_kind), by_kind, blocks)
 
     def keys_by_kind(self, keys: Sequence[int]) -> dict[str, list[int]]:
         """A claim's present (non-zero) keys by kind, each kind's in slot order."""
+        if self._single_slots is not None:
+            return {kind: [keys[i]] for kind, i in self._single_slots if keys[i]}
         by_kind: dict[str, list[int]] = {}
         for kind, slots in self._kind_slots:
             if len(slots) == 1:
@@ -303,6 +321,14 @@ class GraphIndex:
                 if present:
                     by_kind[kind] = present
         return by_kind
+
+    def _block_keys(
+        self, keys: Sequence[int], by_kind: dict[str, list[int]]
+    ) -> list[tuple[int, int, int]]:
+        """:func:`graph.resolution.block_keys` of a claim, from its slots when it can."""
+        if self._block_slots is None:
+            return block_keys(by_kind)
+        return [(r, keys[a], keys[b]) for r, a, b in self._block_slots if keys[a] and keys[b]]
 
     def _match(
         self, by_kind: dict[str, list[int]], blocks: list[tuple[int, int, int]]
@@ -323,9 +349,10 @@ class GraphIndex:
         if names and blocks:
             level = self.config.name_match_level
             compare = self.sketcher.compare
+            alias = self.alias
             for bk in blocks:
                 for e in self.blocks.get(bk, ()):
-                    root = resolve(e)
+                    root = resolve(e) if e in alias else e
                     if root in found:
                         continue
                     ent = self.entities[root]
@@ -409,8 +436,7 @@ class GraphIndex:
             for e in ents:
                 names.update(e.names)
                 banks.update(e.banks)
-        f.append(float(len(names)))
-        f.append(float(len(banks)))
+        f += (float(len(names)), float(len(banks)))
         mset = set(matched)
         # per key: age and other entities in 90 days
         lo90 = t - 90 * DAY
@@ -418,13 +444,11 @@ class GraphIndex:
         for i in self._feature_slots:
             key = keys[i] if i >= 0 else 0
             if not key:
-                f.append(-1.0)
-                f.append(0.0)
+                f += _ABSENT
                 continue
             u = users.get(key)
             if u is None:
-                f.append(0.0)
-                f.append(0.0)
+                f += _UNSEEN
                 continue
             others = 0
             if isinstance(u, tuple):
@@ -442,8 +466,7 @@ class GraphIndex:
                             others += 1
                             if others >= SHARED_COUNT_CAP:
                                 break
-            f.append(max(0.0, (t - first) / DAY))
-            f.append(float(others))
+            f += (max(0.0, (t - first) / DAY), float(others))
         # bank account history
         i = self._feature_slot["bank_account"]
         bank = keys[i] if i >= 0 else 0
@@ -596,6 +619,25 @@ class GraphIndex:
         return [0.0, -1.0]
 
     # -- applying (the only place state changes) ---------------------------------------------
+    def ingest(self, x: HashedClaim, new_entity: Callable[[str], int]) -> None:
+        """Plan and apply ``x`` in one step (a batch build's claims, each the next in sequence):
+        what :meth:`plan` then :meth:`apply` do, without the plan; ``new_entity`` numbers a new
+        entity from the claim id, called only when the claim matches nobody."""
+        by_kind = self.keys_by_kind(x.keys)
+        blocks = self._block_keys(x.keys, by_kind)
+        matched = self._match(by_kind, blocks)
+        features = self._compute(x, matched, by_kind)
+        seq = self.seq + 1
+        self.seq = seq
+        if matched:
+            survivor = matched[0]
+            for loser in matched[1:]:
+                self.merge(loser, survivor, seq, record=True)
+        else:
+            survivor = new_entity(x.claim_id)
+            self._new_entity(survivor, seq, x.ts)
+        self._attach_claim(x, survivor, seq, features, blocks)
+
     def apply(self, x: HashedClaim, plan: Plan, seq: int, features: NDArray[np.float64]) -> None:
         """Add claim ``x`` as decided by ``plan`` (merges first, then the claim's keys)."""
         self.seq = max(self.seq, seq)
@@ -662,7 +704,7 @@ class GraphIndex:
                 elif action == _NAME and key not in ent.names:
                     ent.names.append(key)
         if blocks is None:
-            blocks = block_keys(self.keys_by_kind(keys))
+            blocks = self._block_keys(keys, self.keys_by_kind(keys))
         for bk in blocks:
             lst = self.blocks.get(bk)
             if lst is None:

@@ -16,6 +16,7 @@ from fraudlens.spec import Claim
 from fraudlens.synth import generate
 from graph import GRAPH_FEATURES, IdentityGraph, identity
 from graph.identity import ClaimConflictError
+from graph.resolution import block_keys
 
 KEY = b"equivalence-key-equivalence-key!"
 COLUMNS = {
@@ -31,8 +32,8 @@ COLUMNS = {
 }
 
 
-def _claim(r):
-    values = {c: (None if r[c] is None or r[c] != r[c] else str(r[c])) for c in COLUMNS}
+def _claim(r, columns=COLUMNS):
+    values = {c: (None if r[c] is None or r[c] != r[c] else str(r[c])) for c in columns}
     return Claim(
         r["claim_id"],
         r["submitted_at"].to_pydatetime(),
@@ -69,6 +70,41 @@ def test_batch_and_incremental_agree_on_synthetic_claims():
     assert inc.version == batch.version
     assert inc.rings(100) == batch.rings(100)
     assert len(batch.index.entities) < len(X)  # repeat claimants were resolved to one entity
+
+
+def test_two_columns_of_one_kind_agree_batch_and_incremental():
+    """A spec with two columns of one kind (a second phone, some of them another applicant's)
+    takes the general path for keys by kind and blocking keys; the usual one-column-per-kind
+    layout takes the short path, with the same keys."""
+    X = generate(900, seed=19)
+    rng = np.random.default_rng(3)
+    second = X["phone"].sample(frac=1, random_state=1).to_numpy()
+    X["phone_2"] = np.where(rng.random(len(X)) < 0.3, second, None)
+    columns = {**COLUMNS, "phone_2": "phone"}
+    batch = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, columns)
+    F = batch.build(X)
+    assert batch.index._single_slots is None and batch.index._block_slots is None
+    inc = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, columns)
+    ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable").to_dict("records")
+    for r in ordered:
+        f = inc.add(_claim(r, columns))
+        assert np.array_equal(
+            np.array([f[n] for n in GRAPH_FEATURES]), F.loc[r["claim_id"]].to_numpy()
+        )
+    assert [inc.entity_of(c) for c in X["claim_id"]] == [batch.entity_of(c) for c in X["claim_id"]]
+    assert F["phone_entities_90d"].max() > 0  # the second phones link applicants
+    usual = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    assert usual.index._single_slots is not None
+    index = usual.index
+    for x in usual.hash_frame(X):
+        by_kind = index.keys_by_kind(x.keys)
+        general = {}
+        for kind, slots in index._kind_slots:
+            present = [x.keys[i] for i in slots if x.keys[i]]
+            if present:
+                general[kind] = present
+        assert by_kind == general
+        assert index._block_keys(x.keys, by_kind) == block_keys(by_kind)
 
 
 @pytest.mark.parametrize("where", ["file", "memory"])
