@@ -171,6 +171,24 @@ class Pending:
         )
 
 
+def _note_sharing(
+    sharing: list[tuple[str, int, list[int], int]],
+    kind: str,
+    key: int,
+    users: dict[int, list[float]],
+    mset: set[int],
+    cap: int,
+) -> None:
+    """Note a linking key of several users (not over its kind's cap) that others than the
+    claim's entities use: (kind, key, the others, users after the claim)."""
+    n_users = len(users)
+    if n_users > cap:
+        return
+    others = [o for o in users if o not in mset]
+    if others:
+        sharing.append((kind, key, others, n_users + (0 if len(others) < n_users else 1)))
+
+
 class GraphIndex:
     """Entities, keys, history, edges and groups in memory.
 
@@ -204,6 +222,10 @@ class GraphIndex:
             k: self.kinds.index(k) if k in self.kinds else -1 for k in KEY_FEATURE_KINDS
         }
         self._feature_slots = tuple(self._feature_slot[k] for k in KEY_FEATURE_KINDS)
+        # (slot, kind, whether the kind links entities) of each key feature
+        self._feature_info = tuple(
+            (self._feature_slot[k], k, k in LINK_KINDS) for k in KEY_FEATURE_KINDS
+        )
         # slots grouped by kind, kinds in order of their first slot
         self._kind_slots = tuple(
             (k, tuple(i for i, kk in enumerate(self.kinds) if kk == k))
@@ -374,27 +396,28 @@ class GraphIndex:
         """Claims, amounts and distinct programs of the entities before ``t``, per window."""
         if not ents:
             return list(_ZEROS_HISTORY)
+        if len(ents) == 1:  # the common case, the same sums as below
+            e = ents[0]
+            ts = e.ts
+            i1 = bisect_left(ts, t)
+            if not i1:
+                return list(_ZEROS_HISTORY)
+            h = list(_ZEROS_HISTORY)  # counts, amounts, programs, a window each
+            n = len(_WINDOW_SPANS)
+            for j, span in enumerate(_WINDOW_SPANS):
+                i0 = bisect_left(ts, t - span, 0, i1)
+                if i0 < i1:
+                    h[j] = float(i1 - i0)
+                    h[j + n] = 0.0 + sum(e.amount[i0:i1])
+                    h[j + 2 * n] = float(len(set(e.program[i0:i1])))
+                    if not i0:  # every claim before t: so in each longer window too
+                        for k in range(j + 1, n):
+                            h[k], h[k + n], h[k + 2 * n] = h[j], h[j + n], h[j + 2 * n]
+                        break
+            return h
         counts: list[float] = []
         amounts: list[float] = []
         programs: list[float] = []
-        if len(ents) == 1:  # the common case, the same sums as below
-            e = ents[0]
-            i1 = bisect_left(e.ts, t)
-            if not i1:
-                return list(_ZEROS_HISTORY)
-            for span in _WINDOW_SPANS:
-                i0 = bisect_left(e.ts, t - span, 0, i1)
-                if i1 > i0:
-                    s = 0.0
-                    s += sum(e.amount[i0:i1])
-                    counts.append(float(i1 - i0))
-                    amounts.append(s)
-                    programs.append(float(len(set(e.program[i0:i1]))))
-                else:
-                    counts.append(0.0)
-                    amounts.append(0.0)
-                    programs.append(0.0)
-            return counts + amounts + programs
         ends = [(e, bisect_left(e.ts, t)) for e in ents]
         for span in _WINDOW_SPANS:
             lo = t - span
@@ -440,8 +463,13 @@ class GraphIndex:
         mset = set(matched)
         # per key: age and other entities in 90 days
         lo90 = t - 90 * DAY
-        keys, users, allow = x.keys, self.users, self.allow
-        for i in self._feature_slots:
+        keys, users, allow, caps = x.keys, self.users, self.allow, self._caps
+        # with one slot per kind, the linking keys are the key features' keys: the ones another
+        # entity uses are noted here, for the group features
+        sharing: list[tuple[str, int, list[int], int]] | None = (
+            [] if self._single_slots is not None else None
+        )
+        for i, kind, links in self._feature_info:
             key = keys[i] if i >= 0 else 0
             if not key:
                 f += _ABSENT
@@ -455,6 +483,8 @@ class GraphIndex:
                 first = u[1]
                 if u[0] not in mset and key not in allow:
                     others = int(lo90 <= u[2] < t and u[1] < t)
+                    if links and sharing is not None:
+                        sharing.append((kind, key, [u[0]], 2))
             else:
                 first = u.first
                 if key not in allow:
@@ -466,6 +496,8 @@ class GraphIndex:
                             others += 1
                             if others >= SHARED_COUNT_CAP:
                                 break
+                    if links and sharing is not None:
+                        _note_sharing(sharing, kind, key, u.users, mset, caps[kind])
             f += (max(0.0, (t - first) / DAY), float(others))
         # bank account history
         i = self._feature_slot["bank_account"]
@@ -487,7 +519,7 @@ class GraphIndex:
         else:
             f.append(float(1 + sum(1 for e in ub.users if e not in mset)))
         f.append(1.0 if x.nid_invalid else 0.0)
-        f += self._group_features(matched, mset, by_kind)
+        f += self._group_features(matched, mset, by_kind, sharing)
         if self.proximity:
             f += self._proximity_features(t, matched, mset, by_kind)
         else:
@@ -537,31 +569,30 @@ class GraphIndex:
         return True
 
     def _group_features(
-        self, matched: list[int], mset: set[int], by_kind: dict[str, list[int]]
+        self,
+        matched: list[int],
+        mset: set[int],
+        by_kind: dict[str, list[int]],
+        sharing: list[tuple[str, int, list[int], int]] | None = None,
     ) -> list[float]:
-        users, allow, caps = self.users, self.allow, self._caps
-        # the linking keys some other entity uses: (kind, key, others, users after this claim)
-        sharing: list[tuple[str, int, list[int], int]] = []
-        for kind in LINK_KINDS:
-            keys = by_kind.get(kind)
-            if not keys:
-                continue
-            for key in keys:
-                u = users.get(key)
-                if u is None or key in allow:
-                    continue
-                if isinstance(u, tuple):  # one user so far (the common case): no dict made
-                    if u[0] not in mset:
-                        sharing.append((kind, key, [u[0]], 2))
-                    continue
-                n_users = len(u.users)
-                if n_users > caps[kind]:
-                    continue
-                others = [o for o in u.users if o not in mset]
-                if others:
-                    sharing.append(
-                        (kind, key, others, n_users + (0 if len(others) < n_users else 1))
-                    )
+        """Size, density, shared values and ring flag of the group the claim joins.
+
+        ``sharing``: the claim's linking keys another entity uses, as
+        (kind, key, the other users, users after this claim), when the caller found them.
+        """
+        if sharing is None:
+            users, allow, caps = self.users, self.allow, self._caps
+            sharing = []
+            for kind in LINK_KINDS:
+                for key in by_kind.get(kind, ()):
+                    u = users.get(key)
+                    if u is None or key in allow:
+                        continue
+                    if isinstance(u, tuple):  # one user so far (the common case): no dict
+                        if u[0] not in mset:
+                            sharing.append((kind, key, [u[0]], 2))
+                        continue
+                    _note_sharing(sharing, kind, key, u.users, mset, caps[kind])
         find = self.find
         roots = {find(matched[0])} if len(matched) == 1 else {find(m) for m in matched}
         new_pairs = 0

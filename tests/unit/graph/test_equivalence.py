@@ -16,6 +16,7 @@ from fraudlens.spec import Claim
 from fraudlens.synth import generate
 from graph import GRAPH_FEATURES, IdentityGraph, identity
 from graph.identity import ClaimConflictError
+from graph.index import GraphIndex
 from graph.resolution import block_keys
 
 KEY = b"equivalence-key-equivalence-key!"
@@ -105,6 +106,27 @@ def test_two_columns_of_one_kind_agree_batch_and_incremental():
                 general[kind] = present
         assert by_kind == general
         assert index._block_keys(x.keys, by_kind) == block_keys(by_kind)
+
+
+def test_the_short_paths_of_one_column_per_kind_give_the_general_paths_features(monkeypatch):
+    """The usual layout's short paths (keys by kind, blocking keys and the keys other entities
+    share, all from the slots) give the features and entities of the general paths."""
+    X = generate(3000, seed=23)
+    short = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    F1 = short.build(X)
+    init = GraphIndex.__init__
+
+    def general(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._single_slots = self._block_slots = None
+
+    monkeypatch.setattr(GraphIndex, "__init__", general)
+    slow = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    assert slow.index._single_slots is None
+    F2 = slow.build(X)
+    assert np.array_equal(F1.to_numpy(), F2.to_numpy())
+    assert (F1["group_size"] > 1).any()  # groups were formed through shared values
+    assert [short.entity_of(c) for c in X["claim_id"]] == [slow.entity_of(c) for c in X["claim_id"]]
 
 
 @pytest.mark.parametrize("where", ["file", "memory"])
@@ -264,7 +286,7 @@ def small_chunks(monkeypatch):
 
 @pytest.fixture
 def one_chunk_features():
-    X = generate(1000, seed=23)
+    X = generate(3000, seed=23)
     one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     return X, one.build(X).to_numpy()
 
