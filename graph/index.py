@@ -175,16 +175,20 @@ def _note_sharing(
     sharing: list[tuple[str, int, list[int], int]],
     kind: str,
     key: int,
-    users: dict[int, list[float]],
+    u: tuple[int, float, float] | Shared,
     mset: set[int],
     cap: int,
 ) -> None:
-    """Note a linking key of several users (not over its kind's cap) that others than the
+    """Note a linking key (its users ``u``, not over its kind's cap) that others than the
     claim's entities use: (kind, key, the others, users after the claim)."""
-    n_users = len(users)
+    if isinstance(u, tuple):  # one user so far (the common case): no dict made
+        if u[0] not in mset:
+            sharing.append((kind, key, [u[0]], 2))
+        return
+    n_users = len(u.users)
     if n_users > cap:
         return
-    others = [o for o in users if o not in mset]
+    others = [o for o in u.users if o not in mset]
     if others:
         sharing.append((kind, key, others, n_users + (0 if len(others) < n_users else 1)))
 
@@ -221,7 +225,6 @@ class GraphIndex:
         self._feature_slot = {
             k: self.kinds.index(k) if k in self.kinds else -1 for k in KEY_FEATURE_KINDS
         }
-        self._feature_slots = tuple(self._feature_slot[k] for k in KEY_FEATURE_KINDS)
         # (slot, kind, whether the kind links entities) of each key feature
         self._feature_info = tuple(
             (self._feature_slot[k], k, k in LINK_KINDS) for k in KEY_FEATURE_KINDS
@@ -484,7 +487,7 @@ class GraphIndex:
                 if u[0] not in mset and key not in allow:
                     others = int(lo90 <= u[2] < t and u[1] < t)
                     if links and sharing is not None:
-                        sharing.append((kind, key, [u[0]], 2))
+                        _note_sharing(sharing, kind, key, u, mset, caps[kind])
             else:
                 first = u.first
                 if key not in allow:
@@ -497,7 +500,7 @@ class GraphIndex:
                             if others >= SHARED_COUNT_CAP:
                                 break
                     if links and sharing is not None:
-                        _note_sharing(sharing, kind, key, u.users, mset, caps[kind])
+                        _note_sharing(sharing, kind, key, u, mset, caps[kind])
             f += (max(0.0, (t - first) / DAY), float(others))
         # bank account history
         i = self._feature_slot["bank_account"]
@@ -586,13 +589,8 @@ class GraphIndex:
             for kind in LINK_KINDS:
                 for key in by_kind.get(kind, ()):
                     u = users.get(key)
-                    if u is None or key in allow:
-                        continue
-                    if isinstance(u, tuple):  # one user so far (the common case): no dict
-                        if u[0] not in mset:
-                            sharing.append((kind, key, [u[0]], 2))
-                        continue
-                    _note_sharing(sharing, kind, key, u.users, mset, caps[kind])
+                    if u is not None and key not in allow:
+                        _note_sharing(sharing, kind, key, u, mset, caps[kind])
         find = self.find
         roots = {find(matched[0])} if len(matched) == 1 else {find(m) for m in matched}
         new_pairs = 0
@@ -658,29 +656,33 @@ class GraphIndex:
         blocks = self._block_keys(x.keys, by_kind)
         matched = self._match(by_kind, blocks)
         features = self._compute(x, matched, by_kind)
-        seq = self.seq + 1
-        self.seq = seq
-        if matched:
-            survivor = matched[0]
-            for loser in matched[1:]:
-                self.merge(loser, survivor, seq, record=True)
-        else:
-            survivor = new_entity(x.claim_id)
-            self._new_entity(survivor, seq, x.ts)
-        self._attach_claim(x, survivor, seq, features, blocks)
+        entity = matched[0] if matched else new_entity(x.claim_id)
+        self._add(x, matched, entity, self.seq + 1, features, blocks)
 
     def apply(self, x: HashedClaim, plan: Plan, seq: int, features: NDArray[np.float64]) -> None:
         """Add claim ``x`` as decided by ``plan`` (merges first, then the claim's keys)."""
+        self._add(x, plan.matched, plan.entity, seq, features, plan.blocks)
+
+    def _add(
+        self,
+        x: HashedClaim,
+        matched: list[int],
+        entity: int,
+        seq: int,
+        features: NDArray[np.float64],
+        blocks: list[tuple[int, int, int]] | None,
+    ) -> None:
+        """Merge ``matched`` into its first, or make the new entity ``entity`` when nobody
+        matched; then attach the claim."""
         self.seq = max(self.seq, seq)
-        matched = plan.matched
         if matched:
             survivor = matched[0]
             for loser in matched[1:]:
                 self.merge(loser, survivor, seq, record=True)
         else:
-            survivor = plan.entity
+            survivor = entity
             self._new_entity(survivor, seq, x.ts)
-        self._attach_claim(x, survivor, seq, features, plan.blocks)
+        self._attach_claim(x, survivor, seq, features, blocks)
 
     def _new_entity(self, entity: int, seq: int, ts: float) -> Entity:
         ent = Entity(entity, seq, ts)
@@ -710,27 +712,10 @@ class GraphIndex:
         if t < ent.first_ts:
             ent.first_ts = t
         keys = x.keys
-        users = self.users
-        new_keys = self.pending.keys
         for i, kind, code, action in self._attach_slots:
             key = keys[i]
             if key:
                 if action == _INDEXED:
-                    if code != _BANK_CODE:  # the common cases of _attach_key, inline
-                        u = users.get(key)
-                        if u is None:  # a key nobody used: a new (key, entity) pair
-                            users[key] = (entity, t, t)
-                            ent.keys.append((code, key))
-                            if code == _ADDRESS_CODE:
-                                ent.addresses.append(key)
-                            new_keys.append((key, entity, code, t, seq))
-                            continue
-                        if u.__class__ is tuple and u[0] == entity:
-                            if t > u[2]:
-                                users[key] = (entity, u[1], t)
-                            elif t < u[1]:
-                                users[key] = (entity, t, u[2])
-                            continue
                     self._attach_key(ent, kind, code, key, t, seq)
                 elif action == _NAME and key not in ent.names:
                     ent.names.append(key)
