@@ -182,6 +182,18 @@ def _pg_recreate(admin_url: str, database: str, template: str | None = None) -> 
     engine.dispose()
 
 
+def workdir_or_temp(
+    workdir: Path | None, prefix: str
+) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    """``workdir`` (created if missing), or a new temporary folder and its handle for clean-up."""
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        workdir = Path(tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir, tmp
+
+
 def prepare(workdir: Path, rows: int, history: int, seed: int, reuse: bool,
             postgres: str | None = None) -> dict[str, Any]:
     """Synthetic claims, a bundle trained on the older ones (as the demo does), a key, the bodies.
@@ -589,11 +601,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rates = [float(r) for r in a.rates.split(",") if r]
     conns = [int(c) for c in a.connections.split(",") if c]
 
-    tmp = None
-    if a.workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="fraudlens-apibench-")
-        a.workdir = Path(tmp.name)
-    a.workdir.mkdir(parents=True, exist_ok=True)
+    a.workdir, tmp = workdir_or_temp(a.workdir, "fraudlens-apibench-")
     load_start = os.getloadavg()
     info = prepare(a.workdir, a.rows, a.history, a.seed, a.reuse, a.postgres)
     plan = points(a.quick, rates, conns)
