@@ -23,6 +23,10 @@ _REQUIRED = ("id", "expression", "weight", "reason")
 
 #: The packaged default rules.
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
+#: Up to this many rows of a float array, :meth:`RulesDetector.score_samples` scores row by row
+#: (the API's micro-batches): evaluating the rules vectorised costs about 180 us whatever the
+#: number of rows (the six default rules), row by row about 7 us a row.
+ROW_WISE_MAX = 24
 
 
 class RuleError(ValueError):
@@ -248,6 +252,8 @@ class RulesDetector(BaseDetector):
 
     #: Compiled rules are rebuilt from the ``rules`` parameter on load, not saved.
     _unsaved_attrs = ("rules_",)
+    #: (name, column) of each feature the rules read, found on first use after a fit or load.
+    _read: list[tuple[str, int]] | None = None
 
     def __init__(
         self,
@@ -304,6 +310,7 @@ class RulesDetector(BaseDetector):
                     + f"; expected one of {sorted(available)}"
                 )
         self.rules_ = rules
+        self._read = None  # the columns the rules read: found again on first use
         self.rule_ids_ = [rule.id for rule in rules]
         self.weights_ = np.array([rule.weight for rule in rules], dtype=np.float64)
         self.feature_names_in_ = np.asarray(columns, dtype=object)
@@ -315,6 +322,7 @@ class RulesDetector(BaseDetector):
         """Recompile the rules after :func:`detectors.load` (they are saved as their YAML form)."""
         if hasattr(self, "rule_ids_"):
             self.rules_ = self._compile_rules()
+            self._read = None
 
     # -- scoring -----------------------------------------------------------------------------
     def _columns(self, X: ArrayLike) -> tuple[dict[str, NDArray[Any]], int]:
@@ -351,8 +359,25 @@ class RulesDetector(BaseDetector):
         return out
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Sum of the weights of the rules each row fires; higher means more anomalous."""
-        return self.fired_matrix(X).astype(np.float64) @ self.weights_
+        """Sum of the weights of the rules each row fires; higher means more anomalous.
+
+        Each row's weights are added one by one in rule order, as :meth:`score_one` adds
+        them, so a row scores the same bits alone or among others (a matrix product would add
+        them in another order: with weights such as 0.1 and 0.7 the last bit can differ). A
+        float array of at most :data:`ROW_WISE_MAX` rows is scored row by row.
+        """
+        if type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f" and len(X) <= ROW_WISE_MAX:
+            check_is_fitted(self)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X must have {self.n_features_in_} columns in the fitted order, got shape {X.shape}"
+                )
+            return np.array([self._row_score(row) for row in X.tolist()], dtype=np.float64)
+        fired = self.fired_matrix(X)
+        total = np.zeros(fired.shape[0])
+        for j, weight in enumerate(self.weights_.tolist()):
+            total += fired[:, j] * weight  # + 0.0 where it does not fire: the same bits
+        return total
 
     def fired(self, X: ArrayLike) -> list[list[str]]:
         """The ids of the rules each row fires, in rule order."""
@@ -373,8 +398,26 @@ class RulesDetector(BaseDetector):
         """The score of one record (a mapping of feature name to value), without numpy
         overhead."""
         check_is_fitted(self)
-        record = self._record(x)
-        return float(sum(r.weight for r in self.rules_ if r.expression.evaluate_one(record)))
+        if type(x) is np.ndarray and x.ndim == 1 and x.dtype.kind == "f" and len(x) == self.n_features_in_:
+            return self._row_score(x.tolist())
+        return self._score_record(self._record(x))
+
+    def _score_record(self, record: Mapping[str, Any]) -> float:
+        total = 0.0  # added one by one in rule order (not sum(): Python 3.12 compensates)
+        for rule in self.rules_:
+            if rule.expression.evaluate_one(record):
+                total += rule.weight
+        return float(total)
+
+    def _row_score(self, row: list[Any]) -> float:
+        """The score of one row of values in the fitted column order; only the columns the
+        rules read are looked at."""
+        read = self._read
+        if read is None:
+            wanted = set().union(*(rule.expression.names for rule in self.rules_))
+            names = (str(c) for c in self.feature_names_in_)
+            read = self._read = [(name, i) for i, name in enumerate(names) if name in wanted]
+        return self._score_record({name: row[i] for name, i in read})
 
     def reasons(self, x: Mapping[str, Any] | pd.Series | NDArray[Any]) -> list[str]:
         """The reason sentences of the rules one record fires, with its feature values.
