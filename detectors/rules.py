@@ -23,7 +23,7 @@ _REQUIRED = ("id", "expression", "weight", "reason")
 
 #: The packaged default rules.
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
-#: Up to this many rows of a float array, :meth:`RulesDetector.score_samples` scores row by row
+#: Up to this many rows of a float64 array, :meth:`RulesDetector.score_samples` scores row by row
 #: (the API's micro-batches): evaluating the rules vectorised costs about 180 us whatever the
 #: number of rows (the six default rules), row by row about 7 us a row.
 ROW_WISE_MAX = 24
@@ -364,9 +364,9 @@ class RulesDetector(BaseDetector):
         Each row's weights are added one by one in rule order, as :meth:`score_one` adds
         them, so a row scores the same bits alone or among others (a matrix product would add
         them in another order: with weights such as 0.1 and 0.7 the last bit can differ). A
-        float array of at most :data:`ROW_WISE_MAX` rows is scored row by row.
+        float64 array of at most :data:`ROW_WISE_MAX` rows is scored row by row.
         """
-        if type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f" and len(X) <= ROW_WISE_MAX:
+        if type(X) is np.ndarray and X.ndim == 2 and X.dtype == np.float64 and len(X) <= ROW_WISE_MAX:
             check_is_fitted(self)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -398,7 +398,7 @@ class RulesDetector(BaseDetector):
         """The score of one record (a mapping of feature name to value), without numpy
         overhead."""
         check_is_fitted(self)
-        if type(x) is np.ndarray and x.ndim == 1 and x.dtype.kind == "f" and len(x) == self.n_features_in_:
+        if type(x) is np.ndarray and x.ndim == 1 and x.dtype == np.float64 and len(x) == self.n_features_in_:
             return self._row_score(x.tolist())
         return self._score_record(self._record(x))
 
