@@ -180,6 +180,14 @@ def test_a_row_scores_the_same_bits_alone_row_wise_and_vectorised():
         det.score_samples(X[:3, :5])
 
 
+def test_small_float32_batches_score_as_large_ones():
+    # numpy compares a float32 array with a Python constant in float32: float32(0.1) > 0.1 is
+    # False there, True in float64; a small batch must not take the float64 row-wise path
+    det = RulesDetector([_rule("a > 0.1")], feature_names=["a"]).fit(np.array([[0.0], [1.0]]))
+    x = np.full((rules_module.ROW_WISE_MAX + 1, 1), 0.1, dtype=np.float32)
+    assert det.score_samples(x[:1]).tolist() == det.score_samples(x).tolist()[:1]
+
+
 def test_numpy_input_with_feature_names():
     det = RulesDetector([_rule("a > b")], feature_names=["a", "b"]).fit(
         np.array([[1.0, 0.0], [0.0, 1.0]])
