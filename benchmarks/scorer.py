@@ -73,9 +73,11 @@ class AnsweredGraph:
 
 
 def open_scorer(info: dict[str, Any], place: Path, pristine: Path) -> Any:
-    """A scorer as ``fraudlens serve`` builds it, on its own copy of the set-up's home."""
+    """A scorer as ``fraudlens serve`` builds it, on its own copy of the set-up's home, with
+    the server's background checkpoints of the write-ahead log (``scorer.checkpointer``; stop
+    it when done)."""
     from fraudlens.app import build_scorer
-    from fraudlens.database import make_engine
+    from fraudlens.database import WalCheckpointer, make_engine, sqlite_file
     from fraudlens.settings import load_settings
 
     if place.exists():
@@ -87,6 +89,10 @@ def open_scorer(info: dict[str, Any], place: Path, pristine: Path) -> Any:
     settings = load_settings(None, home=place, demo=True)
     engine = make_engine(settings.db_url, background_checkpoints=True)
     scorer, _ = build_scorer(settings, engine)
+    path = sqlite_file(engine)
+    assert path is not None  # the set-up database is a SQLite file
+    scorer.checkpointer = WalCheckpointer(path)
+    scorer.checkpointer.start()
     return scorer
 
 
@@ -136,6 +142,7 @@ def measure(
             if k >= warm:
                 times[name].append(time.thread_time() - t0)
     for scorer in (full, free, answers):
+        scorer.checkpointer.stop()
         scorer.log.engine.dispose()
     for p in places:
         shutil.rmtree(p, ignore_errors=True)
