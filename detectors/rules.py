@@ -252,7 +252,7 @@ class RulesDetector(BaseDetector):
 
     #: Compiled rules are rebuilt from the ``rules`` parameter on load, not saved.
     _unsaved_attrs = ("rules_",)
-    #: (name, column) of each feature the rules read, found on first use after a fit or load.
+    #: :meth:`_read_columns`, found on first use after a fit or load.
     _read: list[tuple[str, int]] | None = None
 
     def __init__(
@@ -327,22 +327,33 @@ class RulesDetector(BaseDetector):
     # -- scoring -----------------------------------------------------------------------------
     def _columns(self, X: ArrayLike) -> tuple[dict[str, NDArray[Any]], int]:
         check_is_fitted(self)
-        names = [str(c) for c in self.feature_names_in_]
-        needed = sorted(set().union(*(rule.expression.names for rule in self.rules_)))
+        read = self._read_columns()
         if isinstance(X, pd.DataFrame):
-            missing = [c for c in needed if c not in X.columns]
+            missing = sorted(c for c, _ in read if c not in X.columns)
             if missing:
                 raise ValueError(f"X is missing columns the rules read: {missing}")
-            return {c: X[c].to_numpy() for c in needed}, len(X)
+            return {c: X[c].to_numpy() for c, _ in read}, len(X)
         arr = np.asarray(X)
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
-        if arr.ndim != 2 or arr.shape[1] != len(names):
+        self._check_width(arr)
+        return {c: arr[:, i] for c, i in read}, arr.shape[0]
+
+    def _read_columns(self) -> list[tuple[str, int]]:
+        """(name, column) of each feature the rules read, in the fitted column order (found
+        once after a fit or load)."""
+        read = self._read
+        if read is None:
+            wanted = set().union(*(rule.expression.names for rule in self.rules_))
+            names = (str(c) for c in self.feature_names_in_)
+            read = self._read = [(name, i) for i, name in enumerate(names) if name in wanted]
+        return read
+
+    def _check_width(self, arr: NDArray[Any]) -> None:
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X must have {len(names)} columns in the fitted order, got shape {arr.shape}"
+                f"X must have {self.n_features_in_} columns in the fitted order, got shape {arr.shape}"
             )
-        index = {name: i for i, name in enumerate(names)}
-        return {c: arr[:, index[c]] for c in needed}, arr.shape[0]
 
     def fired_matrix(self, X: ArrayLike) -> NDArray[np.bool_]:
         """Which rules fire on which rows.
@@ -368,10 +379,7 @@ class RulesDetector(BaseDetector):
         """
         if type(X) is np.ndarray and X.ndim == 2 and X.dtype == np.float64 and len(X) <= ROW_WISE_MAX:
             check_is_fitted(self)
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X must have {self.n_features_in_} columns in the fitted order, got shape {X.shape}"
-                )
+            self._check_width(X)
             return np.array([self._row_score(row) for row in X.tolist()], dtype=np.float64)
         fired = self.fired_matrix(X)
         total = np.zeros(fired.shape[0])
@@ -412,12 +420,7 @@ class RulesDetector(BaseDetector):
     def _row_score(self, row: list[Any]) -> float:
         """The score of one row of values in the fitted column order; only the columns the
         rules read are looked at."""
-        read = self._read
-        if read is None:
-            wanted = set().union(*(rule.expression.names for rule in self.rules_))
-            names = (str(c) for c in self.feature_names_in_)
-            read = self._read = [(name, i) for i, name in enumerate(names) if name in wanted]
-        return self._score_record({name: row[i] for name, i in read})
+        return self._score_record({name: row[i] for name, i in self._read_columns()})
 
     def reasons(self, x: Mapping[str, Any] | pd.Series | NDArray[Any]) -> list[str]:
         """The reason sentences of the rules one record fires, with its feature values.
