@@ -116,16 +116,26 @@ class KeyedHasher:
         return h or 1  # 0 means "missing"
 
     def hash_many(self, kind: str, values: list[str | None]) -> list[int]:
-        """Hashes of many normalised values (0 for a missing one), each distinct value once."""
+        """Hashes of many normalised values (0 for a missing one), each distinct value once.
+
+        The same as :meth:`hash` on each value, with its steps inlined (a batch build hashes
+        about four new values a claim).
+        """
         cache: dict[str, int] = {}
         out: list[int] = []
+        inner_pad, outer_pad, from_bytes = self._inner, self._outer, int.from_bytes
+        prefix = f"{kind}\x1f"
         for v in values:
             if v is None:
                 out.append(0)
                 continue
             h = cache.get(v)
             if h is None:
-                h = self.hash(kind, v)
+                inner = inner_pad.copy()
+                inner.update((prefix + v).encode())
+                outer = outer_pad.copy()
+                outer.update(inner.digest())
+                h = from_bytes(outer.digest()[:8], "big") & _MASK63 or 1  # 0 means "missing"
                 cache[v] = h
             out.append(h)
         return out

@@ -343,14 +343,19 @@ def normalise(kind: str, value: object, options: NormaliseOptions | None = None)
 def normalise_many(
     kind: str, values: Iterable[object], options: NormaliseOptions | None = None
 ) -> list[str | None]:
-    """Normalise many values of one kind, each distinct value once."""
+    """Normalise many values of one kind, each distinct value once (the same as
+    :func:`normalise` on each)."""
+    try:
+        fn = NORMALISERS[kind]
+    except KeyError:
+        raise ValueError(f"identity kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
     cache: dict[object, str | None] = {}
     out: list[str | None] = []
     for v in values:
         try:
             out.append(cache[v])
         except KeyError:
-            n = normalise(kind, v, options)
+            n = fn(v, options) if isinstance(v, str) and not v.isspace() and v else None
             cache[v] = n
             out.append(n)
         except TypeError:  # unhashable: never an identity value

@@ -31,6 +31,13 @@ def test_hash_depends_on_key_and_kind():
     assert a.hash_many("email", ["x@y.org", None]) == [a.hash("email", "x@y.org"), 0]
 
 
+def test_hash_many_is_hash_on_each_value():
+    h = KeyedHasher(b"k" * 32)
+    values = ["+14155550132", None, "", "x\u00e9y", "+14155550132", "a" * 300]
+    for kind in ("phone", "name", "ip_block"):
+        assert h.hash_many(kind, values) == [0 if v is None else h.hash(kind, v) for v in values]
+
+
 def test_missing_or_short_key_is_refused():
     with pytest.raises(KeyNotConfiguredError, match="got none"):
         require_key(None)

@@ -4,6 +4,7 @@ import phonenumbers
 import pytest
 
 from graph.normalise import (
+    KINDS,
     NormaliseOptions,
     ip_block,
     national_id_valid,
@@ -126,3 +127,16 @@ def test_missing_values_and_unknown_kind():
 def test_normalise_many_matches_scalar():
     values = ["(415) 555-0132", None, "(415) 555-0132", "bad"]
     assert normalise_many("phone", values) == [normalise("phone", v) for v in values]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_normalise_many_matches_scalar_on_blank_and_odd_values(kind):
+    """Each kind, with the values the batch path must treat as ``normalise`` does: blanks of
+    every sort, numbers, NaN, an unhashable value."""
+    values = ["", " ", "\t\u00a0\u2003", " x ", "  JOHN  SMITH ", "12", 12, 3.5, float("nan"), None,
+              "1990-02-03", "john.smith+x@googlemail.com", "10.1.2.3", "Flat 2, 1 High St.", []]
+    assert normalise_many(kind, values) == [
+        None if isinstance(v, list) else normalise(kind, v) for v in values
+    ]
+    with pytest.raises(ValueError, match="identity kind must be one of .* got 'shoe_size'"):
+        normalise_many("shoe_size", values)
