@@ -149,21 +149,29 @@ class Shared:
 
 @dataclass
 class Pending:
-    """Rows made since the store was last written."""
+    """Rows made since the store was last written.
+
+    A batch build's claims (:meth:`GraphIndex.ingest`) are only counted in ``ingested``, with
+    the last one's sequence number: the build makes their rows from its chunk's columns.
+    """
 
     claims: list[tuple] = field(default_factory=list)
     keys: list[tuple] = field(default_factory=list)
     entities: list[tuple] = field(default_factory=list)
     aliases: list[tuple] = field(default_factory=list)
     edges: list[tuple] = field(default_factory=list)
+    ingested: int = 0
+    last_ingested: int = 0
 
     def clear(self) -> None:
         for rows in (self.claims, self.keys, self.entities, self.aliases, self.edges):
             rows.clear()
+        self.ingested = self.last_ingested = 0
 
     def __len__(self) -> int:
         return (
-            len(self.claims)
+            self.ingested
+            + len(self.claims)
             + len(self.keys)
             + len(self.entities)
             + len(self.aliases)
@@ -657,7 +665,7 @@ class GraphIndex:
         matched = self._match(by_kind, blocks)
         features = self._compute(x, matched, by_kind)
         entity = matched[0] if matched else new_entity(x.claim_id)
-        self._add(x, matched, entity, self.seq + 1, features, blocks)
+        self._add(x, matched, entity, self.seq + 1, features, blocks, ingested=True)
 
     def apply(self, x: HashedClaim, plan: Plan, seq: int, features: NDArray[np.float64]) -> None:
         """Add claim ``x`` as decided by ``plan`` (merges first, then the claim's keys)."""
@@ -671,9 +679,11 @@ class GraphIndex:
         seq: int,
         features: NDArray[np.float64],
         blocks: list[tuple[int, int, int]] | None,
+        *,
+        ingested: bool = False,
     ) -> None:
         """Merge ``matched`` into its first, or make the new entity ``entity`` when nobody
-        matched; then attach the claim."""
+        matched; then attach the claim (``ingested``: counted, not kept, as pending)."""
         self.seq = max(self.seq, seq)
         if matched:
             survivor = matched[0]
@@ -682,7 +692,7 @@ class GraphIndex:
         else:
             survivor = entity
             self._new_entity(survivor, seq, x.ts)
-        self._attach_claim(x, survivor, seq, features, blocks)
+        self._attach_claim(x, survivor, seq, features, blocks, ingested)
 
     def _new_entity(self, entity: int, seq: int, ts: float) -> Entity:
         ent = Entity(entity, seq, ts)
@@ -697,6 +707,7 @@ class GraphIndex:
         seq: int,
         features: NDArray[np.float64],
         blocks: list[tuple[int, int, int]] | None = None,
+        ingested: bool = False,
     ) -> None:
         ent = self.entities[entity]
         t = x.ts
@@ -739,7 +750,11 @@ class GraphIndex:
         self.claim_entity.append(entity)
         self.claim_fingerprint.append(x.fingerprint)
         self.claim_ts.append(t)
-        self.pending.claims.append((seq, x, entity, row))
+        if ingested:
+            self.pending.ingested += 1
+            self.pending.last_ingested = seq
+        else:
+            self.pending.claims.append((seq, x, entity, row))
 
     def _attach_key(self, ent: Entity, kind: str, code: int, key: int, t: float, seq: int) -> None:
         me = ent.id

@@ -302,10 +302,15 @@ def new_rows(
     ``columns``: the pending claims' rows, when the caller made them as columns already.
     """
     claims = pending.claims
-    n = len(claims)
+    if pending.ingested and claims:
+        raise ValueError("a build's ingested claims and added claims pending together")
+    n = len(claims) or pending.ingested
+    last = claims[-1][0] if claims else pending.last_ingested
     if columns is not None:
-        if len(columns.seq) != n or (n and int(columns.seq[-1]) != claims[-1][0]):
+        if len(columns.seq) != n or (n and int(columns.seq[-1]) != last):
             raise ValueError(f"claim columns for {len(columns.seq)} claims, {n} pending")
+    elif pending.ingested:
+        raise ValueError(f"{n} ingested claims pending: their rows come from the build's columns")
     else:
         width = len(claims[0][1].keys) if claims else 0
         columns = ClaimColumns(

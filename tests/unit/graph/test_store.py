@@ -1,10 +1,12 @@
 """The store writes what the index made and reads it back unchanged."""
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from fraudlens.synth import generate
 from graph import IdentityGraph, store
+from graph.identity import new_entity_number
 
 KEY = b"store-test-key-store-test-key-01"
 COLUMNS = {
@@ -16,11 +18,19 @@ COLUMNS = {
 }
 
 
+def _apply_each(g, claims):
+    """Plan and apply each claim as ``add`` does (its row kept as pending, not counted only)."""
+    index = g.index
+    for x in claims:
+        plan = index.plan(x, new_entity_number(x.claim_id))
+        index.apply(x, plan, index.seq + 1, plan.features)
+
+
 def test_claim_rows_round_trip_through_the_store():
     X = generate(400, seed=11)
     g = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
     claims = g.hash_frame(X)
-    g._ingest(claims)
+    _apply_each(g, claims)
     rows = g._take_rows(g.index.seq)
     assert rows.claims.keys.shape == (len(claims), len(claims[0].keys))
     engine = sa.create_engine("sqlite://")
@@ -37,7 +47,7 @@ def test_claim_rows_round_trip_through_the_store():
 def test_claim_rows_are_plain_python_values():
     X = generate(100, seed=12)
     g = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
-    g._ingest(g.hash_frame(X))
+    _apply_each(g, g.hash_frame(X))
     first = store._claim_rows(g._take_rows(g.index.seq).claims)[0]
     assert [type(v) for v in first] == [int, str, int, float, str, float, bytes, bool, int, bytes]
 
@@ -56,3 +66,16 @@ def test_opening_a_store_made_before_an_index_was_added_creates_the_index(tmp_pa
             "EXPLAIN QUERY PLAN SELECT * FROM graph_entities WHERE seq > 10"
         ).fetchall()
     assert "ix_graph_entities_seq" in " ".join(str(r[-1]) for r in plan)
+
+
+def test_a_builds_claims_are_counted_and_need_the_columns():
+    """A batch build's claims are counted as pending, not kept one by one: their rows come from
+    the chunk's columns, and without them the rows cannot be taken."""
+    X = generate(120, seed=14)
+    g = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    g._ingest(g.hash_frame(X))
+    assert g.index.pending.claims == [] and g.index.pending.ingested == len(X)
+    assert g.index.pending.last_ingested == g.index.seq
+    with pytest.raises(ValueError, match="120 ingested claims pending"):
+        g._take_rows(g.index.seq)
+
