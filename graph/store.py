@@ -344,6 +344,35 @@ def _blobs(a: NDArray[np.generic]) -> list[bytes]:
     return [data[i : i + w] for i in range(0, w * len(a), w)] if w else [b""] * len(a)
 
 
+def concat_rows(parts: Sequence[NewRows]) -> NewRows:
+    """Several writes' rows as one, in order (the sequence number the last one reaches)."""
+    if len(parts) == 1:
+        return parts[0]
+    c = [p.claims for p in parts]
+    claims = ClaimColumns(
+        np.concatenate([x.seq for x in c]),
+        [v for x in c for v in x.claim_id],
+        np.concatenate([x.entity for x in c]),
+        np.concatenate([x.ts for x in c]),
+        [v for x in c for v in x.program],
+        np.concatenate([x.amount for x in c]),
+        np.concatenate([x.keys for x in c]),
+        np.concatenate([x.nid_invalid for x in c]),
+        np.concatenate([x.fingerprint for x in c]),
+        np.concatenate([x.features for x in c]),
+    )
+    return NewRows(
+        claims,
+        [r for p in parts for r in p.entities],
+        [r for p in parts for r in p.keys],
+        [r for p in parts for r in p.edges],
+        [r for p in parts for r in p.aliases],
+        [r for p in parts for r in p.names],
+        [r for p in parts for r in p.tokens],
+        parts[-1].seq,
+    )
+
+
 def _claim_rows(c: ClaimColumns) -> list[tuple]:
     return list(
         zip(

@@ -153,11 +153,14 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
     assert [one.entity_of(c) for c in X["claim_id"]] == [
         chunked.entity_of(c) for c in X["claim_id"]
     ]
-    sizes = [250, 250, 250, 200, 125, 63, 31, 16, 15]  # the last chunk's worth in halves
+    # the first chunk's worth in doubling sizes, the last chunk's in halves
+    sizes = [15, 16, 31, 63, 125, 250, 250, 200, 125, 63, 31, 16, 15]
     assert identity.build_chunks(len(X), 250, 250 // 16) == sizes
     assert hashed == [*sizes[1:], None] + ([None] if where == "file" else [])
     if where == "file":
-        assert written == [None, *sizes]  # the helper wrote every chunk
+        # the helper wrote every chunk, the growing ones' together after them, and the last
+        # with the commit
+        assert written == [None, None, None, None, None, sum(sizes[:5]), *sizes[5:]]
     else:
         assert written == [None] * len(sizes)
     assert chunked._sketcher.names == one._sketcher.names
@@ -201,18 +204,18 @@ def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
     before = g.version
     monkeypatch.setattr(identity, "BUILD_CHUNK", 300)
     send = identity.BuildHelper.send
-    calls = []
+    failed = []
 
     def broken(self, part, rows=None, *, commit=False):
-        calls.append(rows)
-        if len(calls) == 2:  # chunk 1 written, chunk 3 cannot be hashed
-            assert rows is not None and len(rows.claims.seq) == 300
+        if rows is not None and not failed:  # the first rows written, the next chunk unhashable
+            failed.append(len(rows.claims.seq))
             part = part.drop(columns=["email"])
         return send(self, part, rows, commit=commit)
 
     monkeypatch.setattr(identity.BuildHelper, "send", broken)
     with pytest.raises(RuntimeError, match="helper process failed: KeyError"):
         g.build(X.iloc[100:])
+    assert failed == [sum(identity.build_chunks(800, 300, 300 // 16)[:5])]  # the growing chunks'
     assert g.version == before and g.entity_of(X["claim_id"].iloc[150]) is None
     with engine.connect() as conn:  # what the helper wrote was rolled back
         assert conn.exec_driver_sql("SELECT count(*) FROM graph_claims").scalar() == 100

@@ -79,3 +79,21 @@ def test_a_builds_claims_are_counted_and_need_the_columns():
     with pytest.raises(ValueError, match="120 ingested claims pending"):
         g._take_rows(g.index.seq)
 
+
+def test_rows_of_several_writes_concatenate_in_order():
+    """Rows the build held back and wrote together are the rows of the writes one by one."""
+    X = generate(300, seed=15)
+    g = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    claims = g.hash_frame(X)
+    parts = []
+    for a, b in ((0, 100), (100, 180), (180, 300)):
+        _apply_each(g, claims[a:b])
+        parts.append(g._take_rows(g.index.seq))
+    both = store.concat_rows(parts)
+    assert both.seq == parts[-1].seq and store.concat_rows(parts[:1]) is parts[0]
+    assert both.claims.seq.tolist() == list(range(1, 301))
+    assert both.claims.claim_id == [c for p in parts for c in p.claims.claim_id]
+    assert np.array_equal(both.claims.features, np.vstack([p.claims.features for p in parts]))
+    assert np.array_equal(both.claims.keys, np.vstack([p.claims.keys for p in parts]))
+    for name in ("entities", "keys", "edges", "aliases", "names", "tokens"):
+        assert getattr(both, name) == [r for p in parts for r in getattr(p, name)], name
