@@ -11,9 +11,11 @@ only, never a raw or normalised value, and errors by their type only.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, cast
@@ -160,6 +162,34 @@ def _widen(pipe: IO[bytes] | None) -> None:
         fcntl.fcntl(pipe.fileno(), size, 1 << 20)
 
 
+class _Flusher:
+    """Hands a database file's written pages to the disk in a background thread, so that the
+    commit of a bulk write (rollback journal, ``synchronous=FULL``) has only the last ones left
+    to wait for: at 1M claims about 1.5 GB are written, and the commit's sync took 1 s when it
+    found them all still in memory (the kernel starts writing back only at a share of memory,
+    or after 30 s). It only syncs what is written: SQLite's own syncs decide what is durable.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Sync what is written so far, unless the last sync is still running."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._sync, name="flusher", daemon=True)
+            self._thread.start()
+
+    def _sync(self) -> None:
+        with suppress(OSError):  # the commit's own sync reports any disk error
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        os.close(self._fd)
+
+
 def serve() -> None:
     """The helper's loop: set-up, then requests in and answers out, until its input closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -168,11 +198,30 @@ def serve() -> None:
     frame_hasher = FrameHasher(layout_for(identity_columns), hasher, NameSketcher(hasher), options)
     conn: sa.Connection | None = None
     bulk = False
+    flusher: _Flusher | None = None
     if database is not None:
         conn = sa.create_engine(database).connect()
         bulk = store.bulk_journal(conn)
         conn.begin()
         store.lock(conn)
+        path = sa.make_url(database).database
+        if bulk and path and hasattr(os, "fdatasync"):
+            flusher = _Flusher(path)
+    try:
+        _serve(stdin, stdout, frame_hasher, conn, bulk, flusher)
+    finally:
+        if flusher is not None:
+            flusher.close()
+
+
+def _serve(
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    frame_hasher: FrameHasher,
+    conn: sa.Connection | None,
+    bulk: bool,
+    flusher: _Flusher | None,
+) -> None:
     while True:
         try:
             X, rows, commit = pickle.load(stdin)
@@ -184,6 +233,8 @@ def serve() -> None:
                     raise RuntimeError("rows sent to a helper without a database")
                 if rows is not None:
                     store.write_rows(conn, rows)
+                    if flusher is not None and not commit:
+                        flusher.start()
                 if commit:
                     conn.commit()
                     if bulk:
