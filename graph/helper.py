@@ -168,6 +168,7 @@ class _Flusher:
     to wait for: at 1M claims about 1.5 GB are written, and the commit's sync took 1 s when it
     found them all still in memory (the kernel starts writing back only at a share of memory,
     or after 30 s). It only syncs what is written: SQLite's own syncs decide what is durable.
+    Close it only after the connection to the file is closed (see :func:`serve`).
     """
 
     def __init__(self, path: str) -> None:
@@ -211,6 +212,12 @@ def serve() -> None:
         _serve(stdin, stdout, frame_hasher, conn, bulk, flusher)
     finally:
         if flusher is not None:
+            # Closing any descriptor of the file drops this process's locks on it (POSIX
+            # locks belong to the process): the connection rolls back whatever it did not
+            # commit, and lets the file go, first.
+            if conn is not None:
+                conn.close()
+                conn.engine.dispose()
             flusher.close()
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from fraudlens.spec import Claim
 from fraudlens.synth import generate
-from graph import GRAPH_FEATURES, IdentityGraph, identity
+from graph import GRAPH_FEATURES, IdentityGraph, identity, store
 from graph.identity import ClaimConflictError
 from graph.index import GraphIndex
 from graph.resolution import block_keys
@@ -226,6 +226,41 @@ def test_failed_helper_leaves_the_graph_as_it_was(monkeypatch, tmp_path):
     monkeypatch.setattr(identity, "BUILD_CHUNK", 10_000)
     assert np.array_equal(F.to_numpy(), one.build(X.iloc[100:]).to_numpy())
 
+
+def test_build_failing_between_requests_leaves_the_file_as_it_was(monkeypatch, tmp_path):
+    """A build that fails in its own process while the helper waits for the next request (the
+    helper then sees its input close, with rows written and not committed): the helper rolls
+    them back before it lets the file go, and the file is whole, in the write-ahead log, with
+    the claims it had."""
+    X = generate(900, seed=19)
+    path = tmp_path / "stopped.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    g = IdentityGraph.open(engine, KEY, COLUMNS)
+    g.build(X.iloc[:100])
+    monkeypatch.setattr(identity, "BUILD_CHUNK", 300)
+    concat = store.concat_rows
+    calls = []
+
+    def stop_second(parts):
+        calls.append(len(parts))
+        if len(calls) == 2:  # the growing chunks' rows were written; nothing committed
+            raise OSError("the build stops here")
+        return concat(parts)
+
+    monkeypatch.setattr(store, "concat_rows", stop_second)
+    with pytest.raises(OSError, match="the build stops here"):
+        g.build(X.iloc[100:])
+    assert calls == [5, 1]
+    with closing(sqlite3.connect(path)) as raw:  # another process's view of the file
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert raw.execute("SELECT count(*) FROM graph_claims").fetchone() == (100,)
+    assert not (tmp_path / "stopped.db-journal").exists()
+    monkeypatch.setattr(store, "concat_rows", concat)
+    F = g.build(X.iloc[100:])
+    one = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS)
+    one.build(X.iloc[:100])
+    assert np.array_equal(F.to_numpy(), one.build(X.iloc[100:]).to_numpy())
 
 def test_micro_batches_equal_the_batch_build():
     """``add_many`` on shuffled micro-batches (the API's path) gives the batch build's features;
