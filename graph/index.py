@@ -319,7 +319,8 @@ class GraphIndex:
         return self._features[np.asarray(rows, dtype=np.intp)]
 
     def reserve(self, n_claims: int) -> None:
-        """Make room for ``n_claims`` claims' features at once (no doubling copies)."""
+        """Make room for ``n_claims`` claims' features (a build reserves its claims' at once, so
+        rows are not copied again at each doubling)."""
         if n_claims > len(self._features):
             grown = np.zeros((n_claims, N_FEATURES), dtype=np.float64)
             grown[: len(self.claim_entity)] = self._features[: len(self.claim_entity)]
@@ -752,9 +753,7 @@ class GraphIndex:
                 ent.blocks.append(bk)
         row = len(self.claim_entity)
         if row >= len(self._features):
-            grown = np.zeros((2 * len(self._features), N_FEATURES), dtype=np.float64)
-            grown[:row] = self._features[:row]
-            self._set_features(grown)
+            self.reserve(2 * len(self._features))
         if isinstance(features, list):  # a build's claim: packed straight into its row
             _ROW.pack_into(self._feature_bytes, row * _ROW.size, *features)
         else:

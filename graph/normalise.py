@@ -329,15 +329,17 @@ def normalise(kind: str, value: object, options: NormaliseOptions | None = None)
     >>> normalise("email", "John.Smith+claims@GoogleMail.com")
     'johnsmith@gmail.com'
     """
+    fn = _normaliser(kind)
+    # a string that is not blank (isspace() is False for "", hence the length test)
+    return fn(value, options) if isinstance(value, str) and value and not value.isspace() else None
+
+
+def _normaliser(kind: str) -> Callable[[str, NormaliseOptions | None], str | None]:
+    """The normaliser of ``kind``; a clear error for a kind that has none."""
     try:
-        fn = NORMALISERS[kind]
+        return NORMALISERS[kind]
     except KeyError:
         raise ValueError(f"identity kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
-    if not isinstance(value, str):
-        return None
-    if not value.strip():
-        return None
-    return fn(value, options)
 
 
 def normalise_many(
@@ -345,17 +347,14 @@ def normalise_many(
 ) -> list[str | None]:
     """Normalise many values of one kind, each distinct value once (the same as
     :func:`normalise` on each)."""
-    try:
-        fn = NORMALISERS[kind]
-    except KeyError:
-        raise ValueError(f"identity kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
+    fn = _normaliser(kind)
     cache: dict[object, str | None] = {}
     out: list[str | None] = []
     for v in values:
         try:
             out.append(cache[v])
         except KeyError:
-            n = fn(v, options) if isinstance(v, str) and not v.isspace() and v else None
+            n = fn(v, options) if isinstance(v, str) and v and not v.isspace() else None
             cache[v] = n
             out.append(n)
         except TypeError:  # unhashable: never an identity value
