@@ -91,7 +91,7 @@ def open_scorer(info: dict[str, Any], place: Path, pristine: Path) -> Any:
     scorer, _ = build_scorer(settings, engine)
     path = sqlite_file(engine)
     assert path is not None  # the set-up database is a SQLite file
-    scorer.checkpointer = WalCheckpointer(path)
+    scorer.checkpointer = WalCheckpointer(path, engine)
     scorer.checkpointer.start()
     return scorer
 

@@ -218,7 +218,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         engine = make_engine(settings.db_url, background_checkpoints=True)
         path = sqlite_file(engine)
         if path:
-            checkpointer = WalCheckpointer(path)
+            checkpointer = WalCheckpointer(path, engine)
             checkpointer.start()  # now, not at start-up: a server without lifespan events needs it too
     if scorer is None:
         scorer, review = build_scorer(settings, engine)

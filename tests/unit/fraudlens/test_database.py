@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 
 from fraudlens.database import WalCheckpointer, make_engine, sqlite_file
@@ -45,3 +47,37 @@ def test_other_engines_checkpoint_by_themselves(tmp_path) -> None:
     engine.dispose()
     assert sqlite_file(make_engine("sqlite://")) is None
     assert os.path.getsize(path) > 10_000_000  # the pages reached the database file
+
+
+def _write_without_pause(engine: sa.Engine, path: str, n: int) -> int:
+    """A server's writer that never leaves the log alone: ``n`` small transactions, one after
+    another; returns the log file's size at the end."""
+    for _ in range(n):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("y" * 4000,))
+    return os.path.getsize(f"{path}-wal")  # before the last connection removes it
+
+
+@pytest.mark.parametrize("restart_pages", [200, 10**9])
+def test_a_log_written_without_pause_is_restarted_past_its_limit(tmp_path, restart_pages) -> None:
+    # A passive checkpoint never restarts the log while writes keep coming: without a restart
+    # (a limit never reached) the log holds every page written.
+    path = str(tmp_path / "h.db")
+    engine = make_engine(f"sqlite:///{path}", background_checkpoints=True)
+    _write(engine, 1)
+    checkpointer = WalCheckpointer(path, engine, interval=0.02, restart_pages=restart_pages)
+    checkpointer.start()
+    n = 12_000
+    with ThreadPoolExecutor(1) as pool:  # beside the checkpointer, as a server's event loop
+        wal_bytes = pool.submit(_write_without_pause, engine, path, n).result(timeout=120)
+    checkpointer.stop()
+    if restart_pages == 200:
+        assert checkpointer.restarts >= 1
+        assert wal_bytes < n * 4096 / 3  # the log was started again, its file reused
+    else:
+        assert checkpointer.restarts == checkpointer.restarts_missed == 0
+        assert wal_bytes > n * 4096  # every row's page is still in the log
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == n + 1
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    engine.dispose()
