@@ -712,7 +712,7 @@ class IdentityGraph:
         """
         rows = store.new_rows(
             self.index.pending,
-            self.index.features_matrix,
+            self.index.feature_rows,
             self._sketcher.new_names,
             self._sketcher.new_tokens,
             seq,
@@ -791,7 +791,7 @@ class _Chunk(NamedTuple):
             self.keys[keep],
             self.nid_invalid[keep],
             self.fingerprints[keep],
-            index.features_matrix[rows].copy(),
+            index.feature_range(added.first_row, added.end_row),
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -291,7 +291,7 @@ class NewRows(NamedTuple):
 
 def new_rows(
     pending: Pending,
-    features_of: NDArray[np.float64],
+    features_of: Callable[[list[int]], NDArray[np.float64]],
     names: list[tuple[int, tuple[int, ...]]],
     tokens: list[tuple[int, frozenset[int]]],
     seq: int,
@@ -323,7 +323,7 @@ def new_rows(
             np.asarray([c[1].keys for c in claims], dtype=np.int64).reshape(n, width),
             np.fromiter((c[1].nid_invalid for c in claims), dtype=np.bool_, count=n),
             np.fromiter((c[1].fingerprint for c in claims), dtype=np.int64, count=n),
-            features_of.take([c[3] for c in claims], axis=0),
+            features_of([c[3] for c in claims]),
         )
     return NewRows(
         columns,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fraudlens.spec import Claim
 from fraudlens.synth import generate
 from graph import GRAPH_FEATURES, IdentityGraph, identity, store
+from graph import index as graph_index
 from graph.identity import ClaimConflictError
 from graph.index import GraphIndex
 from graph.resolution import block_keys
@@ -423,3 +424,33 @@ def test_failed_build_without_the_log_rolls_back_and_restores_it(
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM graph_claims").fetchone() == (100,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_stored_features_grow_a_block_at_a_time_and_are_never_copied(monkeypatch, tmp_path):
+    """The stored features grow by blocks (4 rows here, 65,536 in use): rows on both sides of
+    each block's end keep the features their claims were given, whether built, added one by one
+    or read back from the store, and a block once made stays the same array."""
+    X = generate(300, seed=7)
+    F = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS).build(X)
+    monkeypatch.setattr(graph_index, "_BLOCK_BITS", 2)
+    monkeypatch.setattr(graph_index, "_BLOCK", 4)
+    monkeypatch.setattr(graph_index, "_IN_BLOCK", 3)
+    built = IdentityGraph.open(sa.create_engine("sqlite://"), KEY, COLUMNS).build(X)
+    pd.testing.assert_frame_equal(built, F)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    inc = IdentityGraph.open(engine, KEY, COLUMNS)
+    ordered = X.sort_values(["submitted_at", "claim_id"], kind="stable").to_dict("records")
+    inc.add(_claim(ordered[0]))
+    first_block = inc.index._blocks[0]
+    for r in ordered[1:]:
+        inc.add(_claim(r))
+    assert inc.index._blocks[0] is first_block and len(inc.index._blocks) == 75
+    ids = [r["claim_id"] for r in ordered]
+    expected = F.loc[ids].to_numpy()
+    index = inc.index
+    assert np.array_equal(np.stack([index.claim_features(c) for c in ids]), expected)
+    assert np.array_equal(index.feature_range(3, 13), expected[3:13])
+    shuffled = np.random.default_rng(1).permutation(len(ids))
+    assert np.array_equal(index.feature_rows(shuffled), expected[shuffled])
+    again = IdentityGraph.open(engine, KEY, COLUMNS)  # replayed from the store
+    assert np.array_equal(np.stack([again.index.claim_features(c) for c in ids]), expected)
