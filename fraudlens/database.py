@@ -172,11 +172,15 @@ class WalCheckpointer:
         if raw is None or raw.in_transaction:
             return
         self._restart_due = False
-        raw.execute(f"PRAGMA busy_timeout={int(self.restart_wait_ms)}")
         try:
-            busy = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            raw.execute(f"PRAGMA busy_timeout={int(self.restart_wait_ms)}")
+            try:
+                busy = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:  # the transaction goes on; the thread asks again
+            log.warning("write-ahead log restart failed: %s", exc)
+            busy = 1
         if busy:
             self.restarts_missed += 1
         else:

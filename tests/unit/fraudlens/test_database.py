@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -80,4 +81,31 @@ def test_a_log_written_without_pause_is_restarted_past_its_limit(tmp_path, resta
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == n + 1
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    engine.dispose()
+
+
+class _FailingCheckpoints(sqlite3.Connection):
+    """A driver connection whose checkpoints fail (a disk error, say)."""
+
+    def execute(self, sql, *args):  # type: ignore[override]
+        if "wal_checkpoint" in sql:
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+def test_a_failed_restart_leaves_the_write_to_go_on(tmp_path, caplog) -> None:
+    path = str(tmp_path / "k.db")
+    engine = make_engine(
+        f"sqlite:///{path}",
+        background_checkpoints=True,
+        connect_args={"check_same_thread": False, "timeout": 30, "factory": _FailingCheckpoints},
+    )
+    _write(engine, 1)
+    checkpointer = WalCheckpointer(path, engine)  # not started: the restart is asked for here
+    checkpointer._restart_due = True
+    _write(engine, 1)
+    assert (checkpointer.restarts, checkpointer.restarts_missed) == (0, 1)
+    assert "write-ahead log restart failed" in caplog.text
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
     engine.dispose()
