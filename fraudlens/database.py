@@ -126,6 +126,7 @@ class WalCheckpointer:
         self.restarts = 0
         self.restarts_missed = 0
         self._restart_due = False
+        self._restarts_by_writer = engine is not None
         if engine is not None:
             event.listen(engine, "begin", self._before_write)
         self._stop = threading.Event()
@@ -151,7 +152,7 @@ class WalCheckpointer:
             while not self._stop.wait(self.interval):
                 try:
                     _, frames, _ = self.checkpoint(conn)
-                    if frames >= self.restart_pages:
+                    if self._restarts_by_writer and frames >= self.restart_pages:
                         # again: what is left is what was written during the first copy
                         self.checkpoint(conn)
                         self._restart_due = True
@@ -175,7 +176,7 @@ class WalCheckpointer:
         try:
             raw.execute(f"PRAGMA busy_timeout={int(self.restart_wait_ms)}")
             try:
-                busy = raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+                busy, _, _ = self.checkpoint(raw, "RESTART")
             finally:
                 raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         except sqlite3.Error as exc:  # the transaction goes on; the thread asks again

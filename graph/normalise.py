@@ -329,8 +329,16 @@ def normalise(kind: str, value: object, options: NormaliseOptions | None = None)
     >>> normalise("email", "John.Smith+claims@GoogleMail.com")
     'johnsmith@gmail.com'
     """
-    fn = _normaliser(kind)
-    # a string that is not blank (isspace() is False for "", hence the length test)
+    return _normalised(_normaliser(kind), value, options)
+
+
+def _normalised(
+    fn: Callable[[str, NormaliseOptions | None], str | None],
+    value: object,
+    options: NormaliseOptions | None,
+) -> str | None:
+    """``fn`` of ``value`` when it is a string that is not blank (isspace() is False for "",
+    hence the length test); None otherwise."""
     return fn(value, options) if isinstance(value, str) and value and not value.isspace() else None
 
 
@@ -354,7 +362,7 @@ def normalise_many(
         try:
             out.append(cache[v])
         except KeyError:
-            n = fn(v, options) if isinstance(v, str) and v and not v.isspace() else None
+            n = _normalised(fn, v, options)
             cache[v] = n
             out.append(n)
         except TypeError:  # unhashable: never an identity value
