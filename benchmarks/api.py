@@ -488,6 +488,59 @@ def run_wrk(
     return out
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds the processes ``pids`` have used (every thread); a process
+    that is gone counts 0."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _batch_totals(port: int) -> tuple[float, float] | None:
+    """The server's ``fraudlens_score_batch_claims`` histogram totals (claims, micro-batches),
+    from ``/metrics``; None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode("utf-8", errors="replace")
+    except (urllib.error.URLError, OSError):
+        return None
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("fraudlens_score_batch_claims_sum", "fraudlens_score_batch_claims_count"):
+            found[name] = float(value)
+    if len(found) != 2:
+        return None
+    return found["fraudlens_score_batch_claims_sum"], found["fraudlens_score_batch_claims_count"]
+
+
+def server_view(
+    before: tuple[float, tuple[float, float] | None],
+    after: tuple[float, tuple[float, float] | None],
+    requests: int,
+    seconds: float,
+    workers: int,
+) -> dict[str, Any]:
+    """What the server spent on one point: its worker processes' CPU (cores busy, and
+    milliseconds a request) and, with one worker, the mean claims a micro-batch of
+    ``POST /v1/score`` held. With several workers ``/metrics`` answers from one of them, so
+    the batch size is left out."""
+    cpu = after[0] - before[0]
+    out: dict[str, Any] = {
+        "server_cores_busy": round(cpu / seconds, 3) if seconds > 0 else None,
+        "server_cpu_ms_per_request": round(1e3 * cpu / requests, 3) if requests else None,
+    }
+    if workers == 1 and before[1] is not None and after[1] is not None:
+        claims, batches = after[1][0] - before[1][0], after[1][1] - before[1][1]
+        out["claims_per_batch"] = round(claims / batches, 2) if batches > 0 else None
+    return out
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 
@@ -520,8 +573,16 @@ _MEDIAN_KEYS = (
 )
 
 
+#: The server's side of a point (fraudlens only; see :func:`server_view`).
+_SERVER_KEYS = ("server_cores_busy", "server_cpu_ms_per_request", "claims_per_batch")
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 3) for k in _MEDIAN_KEYS}
+    for k in _SERVER_KEYS:
+        values = [r[k] for r in runs if r.get(k) is not None]
+        if values:
+            out[k] = round(statistics.median(values), 3)
     out["non_200"] = sum(r["non_200"] for r in runs)
     out["socket_errors"] = sum(r["socket_errors"] for r in runs)
     if "target_rps" in runs[0]:
@@ -631,10 +692,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             rate=0.0,
                             tag=f"{run_id}-warm-{tag}-{n}",
                         )
+                    pids = ours.worker_pids()
                     for pt in plan:
                         for n, s in servers.items():
                             if n == "ceiling" and not pt["ceiling"]:
                                 continue
+                            if n == "fraudlens":
+                                before = (_cpu_seconds(pids), _batch_totals(s.port))
+                            t0 = time.perf_counter()
                             r = run_wrk(
                                 s.port,
                                 keys[n],
@@ -645,6 +710,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 rate=pt["rate"],
                                 tag=f"{run_id}-{tag}-{pt['name']}",
                             )
+                            if n == "fraudlens":
+                                after = (_cpu_seconds(pids), _batch_totals(s.port))
+                                seconds = time.perf_counter() - t0
+                                r.update(server_view(before, after, r["requests"], seconds, w))
                             runs.setdefault((w, n, pt["name"]), []).append(r)
                             time.sleep(0.5)
                 finally:
@@ -742,6 +811,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "server and wrk share the machine's cores; figures are medians over repeats; "
             "load_1min lists the 1-minute load average before each run",
             "each server start restores the set-up database, so every repeat starts from the same state",
+            "server_cores_busy / server_cpu_ms_per_request: CPU of the fraudlens worker processes "
+            "(every thread) over the point, measured from wall-clock time around wrk; "
+            "claims_per_batch: mean claims a micro-batch of POST /v1/score held (one worker only)",
         ],
     }
     return report

@@ -35,6 +35,16 @@ def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
     assert report["non_200_total"] == 0, [r.get("first_non_200") for b in (ours, ceiling) for p in b.values() for r in p["runs"]]
     assert block["ratios"]["saturation_c16"]["rps_vs_ceiling"] > 0
     assert "target_rps" in ours["rate_250"]
+    # the server's side of each point: its CPU, and the micro-batches it formed
+    for point in ours.values():
+        assert 0 < point["server_cores_busy"] <= report["machine"]["cores"]
+        assert point["server_cpu_ms_per_request"] > 0
+        assert point["claims_per_batch"] >= 1
+    run = ours["rate_250"]["runs"][0]
+    assert run["server_cpu_ms_per_request"] == pytest.approx(
+        1e3 * run["server_cores_busy"] / run["rps"], rel=0.5
+    )
+    assert "server_cores_busy" not in ceiling["saturation_c16"]
     assert report["machine"]["cores"] >= 1 and report["machine"]["load_at_start"]
     # checks per worker count measured: --quick has no 1,000 req/s point, only saturation
     check = report["checks"]["workers_1"]
