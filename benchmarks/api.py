@@ -509,14 +509,15 @@ def _batch_totals(port: int) -> tuple[float, float] | None:
             text = r.read().decode("utf-8", errors="replace")
     except (urllib.error.URLError, OSError):
         return None
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in ("fraudlens_score_batch_claims_sum", "fraudlens_score_batch_claims_count"):
-            found[name] = float(value)
-    if len(found) != 2:
-        return None
-    return found["fraudlens_score_batch_claims_sum"], found["fraudlens_score_batch_claims_count"]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        if family.name == "fraudlens_score_batch_claims":
+            found = {s.name: s.value for s in family.samples}
+            claims = found.get("fraudlens_score_batch_claims_sum")
+            batches = found.get("fraudlens_score_batch_claims_count")
+            return None if claims is None or batches is None else (claims, batches)
+    return None
 
 
 def server_view(
