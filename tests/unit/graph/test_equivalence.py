@@ -263,6 +263,7 @@ def test_build_failing_between_requests_leaves_the_file_as_it_was(monkeypatch, t
     one.build(X.iloc[:100])
     assert np.array_equal(F.to_numpy(), one.build(X.iloc[100:]).to_numpy())
 
+
 def test_micro_batches_equal_the_batch_build():
     """``add_many`` on shuffled micro-batches (the API's path) gives the batch build's features;
     a repeated claim is added once, and a conflicting one is refused alone."""
