@@ -58,6 +58,8 @@ class GraphState(Protocol):
 
     def entity_of(self, claim_id: str) -> str | None: ...
 
+    def holds(self, claim_id: str) -> bool: ...
+
 
 @dataclass
 class _Scores:
@@ -290,8 +292,7 @@ class Scorer:
         )
         with self._lock:
             with writing as conn:
-                ids = [c.claim_id for c in claims]
-                logged = self.log.existing(ids, conn) if self.log is not None else {}
+                logged = self._logged(claims, conn)
                 first: dict[str, int] = {}
                 repeats: list[tuple[int, int]] = []
                 for k, c in enumerate(claims):
@@ -314,6 +315,23 @@ class Scorer:
                 out[k] = done if same else ClaimConflict(claims[k].claim_id)
         return cast(list[ScoreResult | ClaimConflict], out)  # every slot is set
 
+    def _logged(self, claims: Sequence[Claim], conn: Connection | None) -> dict[str, dict[str, Any]]:
+        """The decision-log rows of any of ``claims`` logged before (retries).
+
+        When the graph's rows and the log's are written in one transaction (SQLite), a claim
+        the graph does not hold was never logged with it, so only the ids it holds are looked
+        up: most batches hold no retry, and then read nothing. A claim logged without the
+        graph (by a bundle without graph features) is still caught, later: its log row makes
+        the batch's log insert fail, and :meth:`_finish_batch` answers it from the log.
+        """
+        if self.log is None:
+            return {}
+        ids = [c.claim_id for c in claims]
+        if self._one_transaction:
+            holds = cast(GraphState, self.graph).holds
+            ids = [i for i in ids if holds(i)]
+        return self.log.existing(ids, conn) if ids else {}
+
     def _finish_batch(
         self,
         claims: Sequence[Claim],
@@ -323,18 +341,29 @@ class Scorer:
         source: str,
     ) -> None:
         """Put the scored claims' answers in ``out``, writing their log rows and cases apart
-        first when they could not be written with the batch (another worker got to some)."""
+        first when they could not be written with the batch (another worker got to some, or
+        the case sink does not share the log's transaction)."""
         new, X, plain, results = scored
         already: dict[str, dict[str, Any]] = {}
-        if results is None:  # cases and log apart: another worker got to some claims first
+        if results is None:  # cases and log apart (see _log_together)
             assert self.log is not None
-            batch = [claims[k] for k in new]
-            results = self._with_cases(batch, plain)
+            # Written together, the batch failed on a claim logged meanwhile (or one the
+            # retry look-up skipped, see _logged): the logged ones get the logged answer and
+            # no case of their own. Apart, the look-up before scoring covered the batch.
+            if self._together:
+                already = self.log.existing([claims[k].claim_id for k in new])
+            todo = [i for i, k in enumerate(new) if claims[k].claim_id not in already]
+            batch = [claims[new[i]] for i in todo]
+            opened = self._with_cases(batch, [plain[i] for i in todo])
             rows = [
-                self._log_row(c, digests[k], X[i], results[i], source)
-                for i, (k, c) in enumerate(zip(new, batch, strict=True))
+                self._log_row(c, digests[new[i]], X[i], r, source)
+                for i, c, r in zip(todo, batch, opened, strict=True)
             ]
-            already = self.log.append_new(rows)  # another worker may have logged some meanwhile
+            # another worker may log some of them between the look-up and this write
+            already.update(self.log.append_new(rows))
+            results = list(plain)
+            for i, r in zip(todo, opened, strict=True):
+                results[i] = r
         for k, result in zip(new, results, strict=True):
             prev = already.get(claims[k].claim_id)
             out[k] = result if prev is None else _logged_answer(prev, digests[k])

@@ -249,3 +249,34 @@ def test_a_batch_that_fails_after_the_graph_leaves_nothing_behind(fresh, monkeyp
     results = scorer.score_many(claims)
     assert not any(r.replayed for r in results)
     assert count() == before + 40 and scorer.log.count() == n_logged + 40
+
+
+def test_a_claim_logged_without_the_graph_gets_the_logged_answer_and_no_case(fresh) -> None:
+    """The retry look-up skips ids the graph does not hold (on SQLite the graph's rows and the
+    log's commit together). A claim logged without the graph (a bundle without graph
+    features logged it) is still answered from the log: the batch's shared write fails on it
+    and is written apart, and no case is opened for it, even when it would be flagged now."""
+    probe, new = fresh("gp")
+    recs = new.iloc[:120].to_dict("records")
+    flagged = [r for r, res in zip(recs, probe.score_many([probe.validate(r) for r in recs]), strict=True)
+               if res.decision == "review"]
+    assert len(flagged) >= 2
+    scorer, _ = fresh("g")
+    same, changed = (scorer.validate(r) for r in flagged[:2])
+    template = {**probe.log.get(same.claim_id), "decision": "clear", "priority": 3, "case_id": None,
+                "reasons": [], "explanation": None}
+    scorer.log.append([
+        {**template, "claim_id": same.claim_id, "content_hash": scorer.content_hash(same)},
+        {**template, "claim_id": changed.claim_id, "content_hash": "0" * 64},
+    ])
+    assert not scorer.graph.holds(same.claim_id)
+    other = scorer.validate(recs[-1])
+    n_cases, n_logged = scorer.sink.count(), scorer.log.count()
+    out = scorer.score_many([same, changed, other])
+    assert out[0].replayed and out[0].decision == "clear" and out[0].case_id is None
+    assert isinstance(out[1], ClaimConflict)
+    assert not out[2].replayed and scorer.log.get(other.claim_id) is not None
+    assert scorer.sink.by_claim(same.claim_id) is None and scorer.sink.by_claim(changed.claim_id) is None
+    assert scorer.log.count() - n_logged == 1
+    assert scorer.sink.count() - n_cases == (1 if out[2].decision == "review" else 0)
+    assert scorer.score_one(same).replayed  # and so is every later retry
