@@ -53,6 +53,9 @@ RATE_LIMIT_PER_MINUTE = 100_000_000
 CHECK_P99_MS_AT_1000 = 10.0
 CHECK_SATURATION_RPS = 1500.0
 GOAL_SATURATION_RPS = 2000.0
+#: The ceiling (constant endpoint, 1 worker) on the machine the issue measured: the checks'
+#: limits are set for a host of that speed. Each check reports this run's ceiling beside it.
+ISSUE_CEILING_RPS = 4070.0
 
 
 # --- the constant ceiling -------------------------------------------------------------------------
@@ -774,6 +777,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "pass": rps >= CHECK_SATURATION_RPS,
                 "margin_rps": round(rps - CHECK_SATURATION_RPS, 1),
             }
+        ceiling_sat = [v["rps"] for k, v in block.get("ceiling", {}).items() if k.startswith("saturation")]
+        if mine and ceiling_sat:
+            # how fast this host ran against the issue's: limits are absolute, hosts are not
+            top = max(ceiling_sat)
+            host = {"ceiling_rps": top, "vs_issue_ceiling": round(top / ISSUE_CEILING_RPS, 2)}
+            for check in mine.values():
+                check.update(host)
         if mine:
             checks[f"workers_{w}"] = mine
     all_runs = [r for rs in runs.values() for r in rs]

@@ -50,3 +50,7 @@ def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
     check = report["checks"]["workers_1"]
     assert set(check) == {"saturation_rps"}
     assert check["saturation_rps"]["pass"] == (check["saturation_rps"]["value"] >= 1500)
+    # beside each check, how fast this host ran: its ceiling, and that against the issue's 4,070
+    top = max(v["rps"] for k, v in ceiling.items() if k.startswith("saturation"))
+    assert check["saturation_rps"]["ceiling_rps"] == top
+    assert check["saturation_rps"]["vs_issue_ceiling"] == round(top / 4070, 2)
