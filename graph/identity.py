@@ -646,10 +646,6 @@ class IdentityGraph:
         """What adding a hashed claim would do (its entity and features), changing nothing."""
         return self.index.plan(x, new_entity_number(x.claim_id))
 
-    def holds(self, claim_id: str) -> bool:
-        """Whether a claim with this id has been added (as of this process's last sync)."""
-        return claim_id in self.index.claim_row
-
     def entity_of(self, claim_id: str) -> str | None:
         """The entity id of an added claim (after any merge), or None when unknown."""
         row = self.index.claim_row.get(claim_id)

@@ -58,8 +58,6 @@ class GraphState(Protocol):
 
     def entity_of(self, claim_id: str) -> str | None: ...
 
-    def holds(self, claim_id: str) -> bool: ...
-
 
 @dataclass
 class _Scores:
@@ -292,7 +290,8 @@ class Scorer:
         )
         with self._lock:
             with writing as conn:
-                logged = self._logged(claims, conn)
+                ids = [c.claim_id for c in claims]
+                logged = self.log.existing(ids, conn) if self.log is not None else {}
                 first: dict[str, int] = {}
                 repeats: list[tuple[int, int]] = []
                 for k, c in enumerate(claims):
@@ -315,23 +314,6 @@ class Scorer:
                 out[k] = done if same else ClaimConflict(claims[k].claim_id)
         return cast(list[ScoreResult | ClaimConflict], out)  # every slot is set
 
-    def _logged(self, claims: Sequence[Claim], conn: Connection | None) -> dict[str, dict[str, Any]]:
-        """The decision-log rows of any of ``claims`` logged before (retries).
-
-        When the graph's rows and the log's are written in one transaction (SQLite), a claim
-        the graph does not hold was never logged with it, so only the ids it holds are looked
-        up: most batches hold no retry, and then read nothing. A claim logged without the
-        graph (by a bundle without graph features) is still caught, later: its log row makes
-        the batch's log insert fail, and :meth:`_finish_batch` answers it from the log.
-        """
-        if self.log is None:
-            return {}
-        ids = [c.claim_id for c in claims]
-        if self._one_transaction:
-            holds = cast(GraphState, self.graph).holds
-            ids = [i for i in ids if holds(i)]
-        return self.log.existing(ids, conn) if ids else {}
-
     def _finish_batch(
         self,
         claims: Sequence[Claim],
@@ -347,9 +329,9 @@ class Scorer:
         already: dict[str, dict[str, Any]] = {}
         if results is None:  # cases and log apart (see _log_together)
             assert self.log is not None
-            # Written together, the batch failed on a claim logged meanwhile (or one the
-            # retry look-up skipped, see _logged): the logged ones get the logged answer and
-            # no case of their own. Apart, the look-up before scoring covered the batch.
+            # Written together, the batch failed on a claim another worker logged after the
+            # retry look-up: the ones logged get the logged answer and no case of their own.
+            # Apart, the look-up before scoring covered the batch.
             if self._together:
                 already = self.log.existing([claims[k].claim_id for k in new])
             todo = [i for i, k in enumerate(new) if claims[k].claim_id not in already]

@@ -251,11 +251,10 @@ def test_a_batch_that_fails_after_the_graph_leaves_nothing_behind(fresh, monkeyp
     assert count() == before + 40 and scorer.log.count() == n_logged + 40
 
 
-def test_a_claim_logged_without_the_graph_gets_the_logged_answer_and_no_case(fresh) -> None:
-    """The retry look-up skips ids the graph does not hold (on SQLite the graph's rows and the
-    log's commit together). A claim logged without the graph (a bundle without graph
-    features logged it) is still answered from the log: the batch's shared write fails on it
-    and is written apart, and no case is opened for it, even when it would be flagged now."""
+def test_a_claim_logged_meanwhile_as_clear_gets_no_case_even_if_flagged_now(fresh, monkeypatch) -> None:
+    """Another worker logs claims after this batch's retry look-up (here: as clear, and one with
+    other content). The batch's shared write fails on them and is written apart: they get the
+    logged answer, or a conflict, and no case of their own, even when this worker flags them."""
     probe, new = fresh("gp")
     recs = new.iloc[:120].to_dict("records")
     flagged = [r for r, res in zip(recs, probe.score_many([probe.validate(r) for r in recs]), strict=True)
@@ -269,14 +268,21 @@ def test_a_claim_logged_without_the_graph_gets_the_logged_answer_and_no_case(fre
         {**template, "claim_id": same.claim_id, "content_hash": scorer.content_hash(same)},
         {**template, "claim_id": changed.claim_id, "content_hash": "0" * 64},
     ])
-    assert not scorer.graph.holds(same.claim_id)
+    real = scorer.log.existing
+    calls: list[int] = []
+
+    def before_the_other_worker(ids, conn=None):  # the look-up ran before those rows came
+        calls.append(1)
+        return {} if len(calls) == 1 else real(ids, conn)
+
+    monkeypatch.setattr(scorer.log, "existing", before_the_other_worker)
     other = scorer.validate(recs[-1])
     n_cases, n_logged = scorer.sink.count(), scorer.log.count()
     out = scorer.score_many([same, changed, other])
+    assert len(calls) >= 2  # the look-up, then the written-apart path's
     assert out[0].replayed and out[0].decision == "clear" and out[0].case_id is None
     assert isinstance(out[1], ClaimConflict)
     assert not out[2].replayed and scorer.log.get(other.claim_id) is not None
     assert scorer.sink.by_claim(same.claim_id) is None and scorer.sink.by_claim(changed.claim_id) is None
     assert scorer.log.count() - n_logged == 1
     assert scorer.sink.count() - n_cases == (1 if out[2].decision == "review" else 0)
-    assert scorer.score_one(same).replayed  # and so is every later retry
