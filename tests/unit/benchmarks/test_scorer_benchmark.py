@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/scorer.py: a tiny --quick run, full and graph-free scorers alternated."""
+"""Smoke test of benchmarks/scorer.py: a tiny --quick run, full, full-again and graph-free scorers
+alternated."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ def test_quick_run_reports_both_scorers_per_batch_size(tmp_path: Path) -> None:
     assert set(report["results"]) == {"1", "4"}
     for size, block in report["results"].items():
         assert block["batches"] == 48 // int(size)
-        for name in ("full", "graph_free"):
+        for name in ("full", "full_again", "graph_free"):
             assert block[name]["batch_ms_median"] > 0
             per_claim = block[name]["batch_ms_median"] / int(size)
             assert abs(block[name]["claim_ms_median"] - per_claim) < 0.001  # rounded to 1 us
         # the graph's part of a batch is measured, not assumed: a share of the full batch
         assert block["graph_share_of_batch"] < 1.0
+        # the A/A control: the same scorer twice, as a ratio of medians
+        ratio = block["full_again"]["batch_ms_median"] / block["full"]["batch_ms_median"]
+        assert block["full_again_vs_full"] == round(ratio, 3)
     # each scorer worked on its own copy of the set-up database, removed afterwards
     assert not list(tmp_path.glob("scorer-*"))
 
