@@ -341,8 +341,8 @@ class Scorer:
                 self._log_row(c, digests[new[i]], X[i], r, source)
                 for i, c, r in zip(todo, batch, opened, strict=True)
             ]
-            # another worker may log some of them between the look-up and this write
-            already.update(self.log.append_new(rows))
+            if rows:  # another worker may log some of them between the look-up and this write
+                already.update(self.log.append_new(rows))
             results = list(plain)
             for i, r in zip(todo, opened, strict=True):
                 results[i] = r
