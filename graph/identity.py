@@ -180,14 +180,11 @@ class IdentityGraph:
                     },
                 )
                 meta = store.read_meta(conn)
+            meta = store.migrate(conn, meta)
         if meta["key_fingerprint"] != hasher.fingerprint:
             raise KeyMismatchError(
                 f"the graph state was written with the key of fingerprint {meta['key_fingerprint']}, "
                 f"got a key of fingerprint {hasher.fingerprint}; rebuild the graph after a key rotation"
-            )
-        if meta["schema_version"] != store.SCHEMA_VERSION:
-            raise ValueError(
-                f"graph tables of layout {store.SCHEMA_VERSION} expected, got {meta['schema_version']}"
             )
         stored_columns = json.loads(meta["identity_columns"])
         if identity_columns is not None and dict(identity_columns) != stored_columns:

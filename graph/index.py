@@ -166,27 +166,18 @@ class Pending:
     """
 
     claims: list[tuple] = field(default_factory=list)
-    keys: list[tuple] = field(default_factory=list)
     entities: list[tuple] = field(default_factory=list)
     aliases: list[tuple] = field(default_factory=list)
-    edges: list[tuple] = field(default_factory=list)
     ingested: int = 0
     last_ingested: int = 0
 
     def clear(self) -> None:
-        for rows in (self.claims, self.keys, self.entities, self.aliases, self.edges):
+        for rows in (self.claims, self.entities, self.aliases):
             rows.clear()
         self.ingested = self.last_ingested = 0
 
     def __len__(self) -> int:
-        return (
-            self.ingested
-            + len(self.claims)
-            + len(self.keys)
-            + len(self.entities)
-            + len(self.aliases)
-            + len(self.edges)
-        )
+        return self.ingested + len(self.claims) + len(self.entities) + len(self.aliases)
 
 
 def _note_sharing(
@@ -754,7 +745,7 @@ class GraphIndex:
             key = keys[i]
             if key:
                 if action == _INDEXED:
-                    self._attach_key(ent, kind, code, key, t, seq)
+                    self._attach_key(ent, kind, code, key, t)
                 elif action == _NAME and key not in ent.names:
                     ent.names.append(key)
         if blocks is None:
@@ -785,7 +776,7 @@ class GraphIndex:
         else:
             self.pending.claims.append((seq, x, entity, row))
 
-    def _attach_key(self, ent: Entity, kind: str, code: int, key: int, t: float, seq: int) -> None:
+    def _attach_key(self, ent: Entity, kind: str, code: int, key: int, t: float) -> None:
         me = ent.id
         users = self.users
         u = users.get(key)
@@ -826,11 +817,10 @@ class GraphIndex:
             ent.addresses.append(key)
         elif code == _BANK_CODE:
             ent.banks.append(key)
-        self.pending.keys.append((key, me, code, t, seq))
         if u is not None and kind in LINK_KINDS and key not in self.allow:
-            self._link(ent, kind, code, key, t, seq)
+            self._link(ent, kind, code, key, t)
 
-    def _link(self, ent: Entity, kind: str, code: int, key: int, t: float, seq: int) -> None:
+    def _link(self, ent: Entity, kind: str, code: int, key: int, t: float) -> None:
         users = self.users_of(key)
         n_users = len(users)
         if n_users > self._caps[kind]:
@@ -842,7 +832,6 @@ class GraphIndex:
                 continue
             self.edges.setdefault(me, []).append((o, code, key, t))
             self.edges.setdefault(o, []).append((me, code, key, t))
-            self.pending.edges.append((min(me, o), max(me, o), code, key, t, seq))
             if self.ring_link(kind, key, n_users, addresses, o, ent.names):
                 self._union(me, o)
                 pair = (min(me, o), max(me, o))

@@ -145,9 +145,9 @@ def test_shared_state_on_postgres(schema_url):
             str(row)
             for table in (
                 "graph_claims",
-                "graph_keys",
                 "graph_entities",
-                "graph_edges",
+                "graph_names",
+                "graph_tokens",
                 "graph_meta",
             )
             for row in conn.exec_driver_sql(f"SELECT * FROM {table}")
@@ -210,3 +210,31 @@ def test_an_add_writes_its_rows_in_one_round_trip(fresh_schema, tmp_path):
     assert other.version == g.version == "g220-p0" and other.rings() == g.rings()
     for cid in X["claim_id"].iloc[200:]:
         assert np.array_equal(other.index.claim_features(cid), g.index.claim_features(cid))
+
+
+def test_a_layout_1_state_is_migrated_on_postgres(fresh_schema):
+    """Opening a layout-1 state drops graph_keys and graph_edges (read by nothing) under the
+    graph's lock, once; the graph a second process loads is the same."""
+    X = generate(300, seed=25)
+    a = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    a.build(X)
+    with a.engine.begin() as conn:  # the tables layout 1 had as well, and its version
+        conn.exec_driver_sql(
+            "CREATE TABLE graph_keys (key_hash BIGINT, entity_id BIGINT, kind SMALLINT, "
+            "first_seen FLOAT, seq BIGINT, PRIMARY KEY (key_hash, entity_id))"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE graph_edges (entity_a BIGINT, entity_b BIGINT, kind SMALLINT, "
+            "key_hash BIGINT, first_seen FLOAT, seq BIGINT)"
+        )
+        conn.exec_driver_sql("UPDATE graph_meta SET value = '1' WHERE name = 'schema_version'")
+    b = IdentityGraph.open(_engine(fresh_schema), KEY, COLUMNS)
+    tables = set(sa.inspect(b.engine).get_table_names())
+    assert "graph_claims" in tables and not {"graph_keys", "graph_edges"} & tables
+    with b.engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT value FROM graph_meta WHERE name = 'schema_version'"
+        ).scalar() == "2"
+    assert b.version == a.version and b.rings() == a.rings()
+    for cid in X["claim_id"].iloc[::25]:
+        assert np.array_equal(b.index.claim_features(cid), a.index.claim_features(cid))

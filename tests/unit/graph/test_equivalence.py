@@ -166,7 +166,7 @@ def test_chunked_build_equals_one_chunk(monkeypatch, tmp_path, where):
         assert written == [None] * len(sizes)
     assert chunked._sketcher.names == one._sketcher.names
     assert chunked._sketcher.variants == one._sketcher.variants
-    for table in ("graph_names", "graph_tokens", "graph_keys", "graph_edges", "graph_entities"):
+    for table in ("graph_claims", "graph_names", "graph_tokens", "graph_entities"):
         assert _rows(chunked, table) == _rows(one, table), table
     reopened = IdentityGraph.open(engine, KEY)  # replayed from the stored rows
     assert reopened.version == chunked.version == one.version
@@ -191,7 +191,7 @@ def test_chunked_build_over_known_and_repeated_claims(monkeypatch, tmp_path):
         assert np.array_equal(a.to_numpy(), b.to_numpy())
     assert list(F2[1].index) == [str(c) for c in later["claim_id"]]
     assert np.array_equal(F2[1].iloc[-1].to_numpy(), F2[0].loc[str(again["claim_id"].iloc[0])])
-    for table in ("graph_claims", "graph_keys", "graph_edges", "graph_entities", "graph_names"):
+    for table in ("graph_claims", "graph_entities", "graph_names", "graph_tokens"):
         assert _rows(chunked, table) == _rows(one, table), table
 
 

@@ -95,5 +95,60 @@ def test_rows_of_several_writes_concatenate_in_order():
     assert both.claims.claim_id == [c for p in parts for c in p.claims.claim_id]
     assert np.array_equal(both.claims.features, np.vstack([p.claims.features for p in parts]))
     assert np.array_equal(both.claims.keys, np.vstack([p.claims.keys for p in parts]))
-    for name in ("entities", "keys", "edges", "aliases", "names", "tokens"):
+    for name in ("entities", "aliases", "names", "tokens"):
         assert getattr(both, name) == [r for p in parts for r in getattr(p, name)], name
+
+
+def _make_layout_1(engine):
+    """Turn a layout-2 store into what layout 1 wrote: its two extra tables, with rows."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE graph_keys (key_hash BIGINT NOT NULL, entity_id BIGINT NOT NULL, "
+            "kind SMALLINT NOT NULL, first_seen FLOAT NOT NULL, seq BIGINT NOT NULL, "
+            "PRIMARY KEY (key_hash, entity_id))"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE graph_edges (entity_a BIGINT NOT NULL, entity_b BIGINT NOT NULL, "
+            "kind SMALLINT NOT NULL, key_hash BIGINT NOT NULL, first_seen FLOAT NOT NULL, "
+            "seq BIGINT NOT NULL)"
+        )
+        conn.exec_driver_sql("CREATE INDEX ix_graph_edges_entity_a ON graph_edges (entity_a)")
+        conn.exec_driver_sql("INSERT INTO graph_keys VALUES (1, 2, 3, 4.0, 5)")
+        conn.exec_driver_sql("INSERT INTO graph_edges VALUES (1, 2, 3, 4, 5.0, 6)")
+        conn.exec_driver_sql("UPDATE graph_meta SET value = '1' WHERE name = 'schema_version'")
+
+
+def _tables(engine):
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_a_layout_1_store_is_migrated_when_opened_and_gives_the_same_graph(tmp_path):
+    """Layout 2 dropped graph_keys and graph_edges (written by every claim, read by nothing):
+    opening a layout-1 store drops them once, and the graph and its features stay the same."""
+    X = generate(600, seed=21)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    before = IdentityGraph.open(engine, KEY, COLUMNS)
+    F = before.build(X.iloc[:500])
+    _make_layout_1(engine)
+    assert {"graph_keys", "graph_edges"} <= _tables(engine)
+    with engine.connect() as conn:
+        assert store.read_meta(conn)["schema_version"] == "1"
+
+    after = IdentityGraph.open(engine, KEY, COLUMNS)
+    assert not {"graph_keys", "graph_edges"} & _tables(engine)
+    with engine.connect() as conn:
+        assert store.read_meta(conn)["schema_version"] == store.SCHEMA_VERSION == "2"
+    assert after.version == before.version and after.rings(50) == before.rings(50)
+    assert np.array_equal(after.build(X.iloc[:500]).to_numpy(), F.to_numpy())
+    # later claims get what the unmigrated graph gives them
+    assert np.array_equal(after.build(X.iloc[500:]).to_numpy(), before.build(X.iloc[500:]).to_numpy())
+    IdentityGraph.open(engine, KEY, COLUMNS)  # opening again finds nothing to migrate
+
+
+def test_a_store_of_an_unknown_layout_is_refused(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    IdentityGraph.open(engine, KEY, COLUMNS).build(generate(100, seed=22))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE graph_meta SET value = '3' WHERE name = 'schema_version'")
+    with pytest.raises(ValueError, match="graph tables of layout 2 expected, got 3"):
+        IdentityGraph.open(engine, KEY, COLUMNS)
