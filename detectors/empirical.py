@@ -132,7 +132,14 @@ class _EmpiricalTails(BaseDetector):
         )
 
     def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.ascontiguousarray(self.tail_scores(arr)[:, int(self._copod)])
+        return np.ascontiguousarray(self.tail_scores(arr)[:, self.tail_column])
+
+    score_validated = _score
+
+    @property
+    def tail_column(self) -> int:
+        """This detector's column of :meth:`tail_scores` (0 ECOD, 1 COPOD)."""
+        return int(self._copod)
 
 
 class ECODDetector(_EmpiricalTails):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.base import ArrayLike, BaseDetector
+from detectors.base import ArrayLike, BaseDetector, _reject_infinite
+from detectors.empirical import _EmpiricalTails
 from detectors.normalisation import fit_robust_scale, robust_z
 from detectors.registry import build
 
@@ -312,6 +313,7 @@ class Ensemble(BaseDetector):
                 floors[j] = _LOG_FLOOR * median
             members.append(member)
         self.members_ = members
+        self._tails_shared: list[int | None] | None = None  # worked out again for these members
         self.transform_floors_ = floors
         raw = self._transform(raw)
         stats = [fit_robust_scale(raw[:, j]) for j in range(raw.shape[1])]
@@ -409,11 +411,53 @@ class Ensemble(BaseDetector):
         return raw
 
     def _member_z(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each member's z-score of validated rows ``arr``.
+
+        The input is checked once for every member (a scaled copy for infinities only, the one
+        thing scaling can add), and members that read the same frozen tail distributions (ECOD
+        and COPOD fitted on the same rows) share one pass: the same scores as each member's
+        ``score_samples``, bit for bit, for less than half the calls on a micro-batch.
+        """
         raw = np.empty((arr.shape[0], len(self.members_)), dtype=np.float64)
         scaled = self._scaled_inputs(arr)
+        for scaling, x in scaled.items():
+            if scaling is not None:
+                _reject_infinite(x)
+        tails: dict[int, NDArray[np.float64]] = {}
         for j, member in enumerate(self.members_):
-            raw[:, j] = member.score_samples(scaled[self.member_scaling_[j]])
+            x = scaled[self.member_scaling_[j]]
+            first = self._tails_shared_with()[j]
+            if first is None:
+                raw[:, j] = member.score_validated(x)
+                continue
+            both = tails.get(first)
+            if both is None:
+                both = tails[first] = cast(_EmpiricalTails, member).tail_scores(x)
+            raw[:, j] = both[:, cast(_EmpiricalTails, member).tail_column]
         return robust_z(self._transform(raw), self.centres_, self.scales_)
+
+    def _tails_shared_with(self) -> list[int | None]:
+        """Per member: the first member whose tail pass it can take (the same frozen tails and
+        the same input scaling; itself when none before it), or None for a member of another
+        kind, or whose tails no other member shares. Worked out once per fitted ensemble."""
+        shared: list[int | None] | None = getattr(self, "_tails_shared", None)
+        if shared is not None:
+            return shared
+        shared = [None] * len(self.members_)
+        for j, member in enumerate(self.members_):
+            if not isinstance(member, _EmpiricalTails):
+                continue
+            for k in range(j):
+                other = self.members_[k]
+                if (
+                    isinstance(other, _EmpiricalTails)
+                    and self.member_scaling_[k] == self.member_scaling_[j]
+                    and other.same_tails(member)
+                ):
+                    shared[j] = shared[k] = k if shared[k] is None else shared[k]
+                    break
+        self._tails_shared = shared
+        return shared
 
     def member_scores(self, X: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Each member's normalised score (robust z against its training scores).

@@ -133,6 +133,8 @@ class HBOSDetector(BaseDetector):
             float(self.tol),
         )
 
+    score_validated = _score
+
 
 def birge_rozenblac_bins(column: NDArray[np.float64], epsilon: float = 1.0) -> int:
     """The number of equal-width bins PyOD's ``get_optimal_n_bins`` picks for ``column``.

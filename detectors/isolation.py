@@ -187,3 +187,5 @@ class IForestDetector(BaseDetector):
         if self.path_denominator_ == 0.0:  # one training row per tree: sklearn's convention
             return np.ones_like(depths)
         return np.power(2.0, -depths / self.path_denominator_)
+
+    score_validated = _score

@@ -187,6 +187,8 @@ class KNNDetector(_Neighbours):
     def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
         return self._reduce(self._query(arr)[0])
 
+    score_validated = _score
+
 
 class LOFDetector(_Neighbours):
     """Local Outlier Factor (Breunig et al., 2000); for small data.
@@ -286,3 +288,5 @@ class LOFDetector(_Neighbours):
     def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
         dist, idx = self._query(arr)
         return self.lrd_[idx].mean(axis=1) / self._lrd(dist, idx)
+
+    score_validated = _score

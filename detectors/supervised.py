@@ -279,6 +279,8 @@ class XGBoostDetector(BaseDetector):
     def _score(self, arr: NDArray[np.float64]) -> NDArray[np.float64]:
         return 1.0 / (1.0 + np.exp(-self._margin(arr)))
 
+    score_validated = _score
+
     def contributions(self, X: ArrayLike) -> NDArray[np.float64]:
         """Exact TreeSHAP contributions in margin (log-odds) space, from the frozen trees.
 

@@ -14,6 +14,8 @@ RiskKind = Literal["percentile", "probability"]
 
 #: Quantiles of training scores kept to turn a score into its percentile.
 N_QUANTILES = 1001
+#: Up to this many claims, :meth:`Policy.decide_many` decides claim by claim.
+_FEW = 16
 
 
 def fit_percentiles(scores: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -80,6 +82,12 @@ class Policy:
         return "clear", 3
 
     def decide_many(self, risk: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[np.int64]]:
+        if risk.shape[0] <= _FEW:  # a micro-batch: :meth:`decide` per claim beats the arrays
+            pairs = [self.decide(r) for r in risk.tolist()]
+            return (
+                np.array([d for d, _ in pairs], dtype=object),
+                np.array([p for _, p in pairs], dtype=np.int64),
+            )
         decision = np.where(risk >= self.threshold, "review", "clear").astype(object)
         priority = np.where(risk >= self.urgent, 1, np.where(risk >= self.threshold, 2, 3))
         return decision, priority.astype(np.int64)

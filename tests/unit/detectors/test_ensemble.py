@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import detectors
+from detectors.empirical import _EmpiricalTails
 from detectors.ensemble import Ensemble, redundancy_weights
 from detectors.normalisation import Z_FLOOR, Z_KNEE, compress_tail, fit_robust_scale, robust_z
 
@@ -123,6 +124,47 @@ def test_one_row_equals_batch(seeded, fitted):
     batch = fitted.score_samples(X[:20])
     rows = np.array([fitted.score_samples(X[i : i + 1])[0] for i in range(20)])
     np.testing.assert_allclose(rows, batch, rtol=1e-12)
+
+
+def test_members_score_as_alone_with_one_check_and_one_tail_pass(seeded, fitted, tmp_path):
+    """The ensemble checks its input once and scores ECOD and COPOD (the same frozen tails) in
+    one pass: each member's z-score is the one its own ``score_samples`` gives, bit for bit,
+    for one row, a few and many, after a save and load too; a robust-scaled copy that
+    overflows to infinity is refused as the member would refuse it."""
+    X, _ = seeded
+    names = fitted.member_names_
+    assert fitted._tails_shared_with() == [
+        names.index("ecod") if n in ("ecod", "copod") else None for n in names
+    ]
+    calls = []
+    tails = _EmpiricalTails.tail_scores
+
+    def counted(self, arr):
+        calls.append(arr.shape)
+        return tails(self, arr)
+
+    def alone(ens, rows):
+        scaled = ens._scaled_inputs(rows)
+        raw = np.column_stack(
+            [m.score_samples(scaled[ens.member_scaling_[j]]) for j, m in enumerate(ens.members_)]
+        )
+        return robust_z(ens._transform(raw), ens.centres_, ens.scales_)
+
+    detectors.save(fitted, tmp_path / "ens")
+    for ens in (fitted, detectors.load(tmp_path / "ens")):
+        for rows in (X[:1], X[3:5], X):
+            calls.clear()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(_EmpiricalTails, "tail_scores", counted)
+                z = ens._member_z(rows)
+            assert calls == [rows.shape]  # ECOD's and COPOD's scores from one pass
+            np.testing.assert_array_equal(z, alone(ens, rows))
+    small = Ensemble(members=[{"detector": "knn", "scale": "robust"}]).fit(X * 1e-3)
+    huge = X[:2] * 1e-3
+    huge[1, 0] = 1e307  # finite, but infinite once divided by the column's spread
+    assert np.isfinite(huge).all()
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"got \+/-inf in rows \[1\]"):
+        small.score_samples(huge)
 
 
 def test_frame_input_reordered_by_name(seeded):

@@ -56,3 +56,18 @@ def test_policy_round_trip() -> None:
     assert Policy.from_dict(pol.to_dict()) == pol
     d, pr = pol.decide_many(np.array([0.5, 0.985, 0.999]))
     assert d.tolist() == ["clear", "review", "review"] and pr.tolist() == [3, 2, 1]
+
+
+def test_a_micro_batch_is_decided_as_a_large_batch() -> None:
+    """Up to 16 claims are decided claim by claim (cheaper than the arrays for a micro-batch):
+    the same decisions, priorities and types as the array path, on and around each threshold."""
+    pol = Policy("probability", 0.5, 0.8, "capacity")
+    edges = np.array([0.0, 0.4999999, 0.5, 0.5000001, 0.79999, 0.8, 0.9, 1.0])
+    risk = np.random.default_rng(3).permutation(np.tile(edges, 4))  # 32: the array path
+    big_d, big_p = pol.decide_many(risk)
+    assert big_d.dtype == object and big_p.dtype == np.int64
+    for n in (1, 2, 5, 16):
+        d, p = pol.decide_many(risk[:n])
+        assert d.dtype == object and p.dtype == np.int64
+        assert d.tolist() == big_d[:n].tolist() and p.tolist() == big_p[:n].tolist()
+    assert [pol.decide(r) for r in edges] == list(zip(*pol.decide_many(edges), strict=True))
