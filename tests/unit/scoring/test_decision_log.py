@@ -257,3 +257,29 @@ def test_cases_store_non_finite_json_values_as_null(engine) -> None:
     case = store.by_claim("N1")
     assert case.detector_scores == {"outlier": None, "outlier_risk": 1.0, "supervised": None}
     assert case.explanation == {"contributions": {"amount_log": None, "(base)": -2.5}}
+
+
+def test_a_log_made_with_the_older_indexes_drops_them_and_keeps_its_rows(engine) -> None:
+    """Until 2026-12-07 the log also indexed program, model version and decision (a page of
+    every batch's commit each): opening such a log drops those three, once, and keeps the
+    rows, the claim id key and the index by time scored."""
+    from sqlalchemy import inspect
+
+    log = DecisionLog(engine)
+    rows = _rows()
+    log.append(rows)
+    with engine.begin() as conn:  # the log as it was made before
+        for column in ("program", "model_version", "decision"):
+            conn.exec_driver_sql(f"CREATE INDEX ix_decision_log_{column} ON decision_log ({column})")
+
+    def indexes() -> set[str]:
+        return {ix["name"] for ix in inspect(engine).get_indexes("decision_log")}
+
+    assert {"ix_decision_log_program", "ix_decision_log_decision"} < indexes()
+    again = DecisionLog(engine)
+    assert indexes() == {"ix_decision_log_scored_at"}
+    assert [again.get(r["claim_id"])["risk"] for r in rows] == [r["risk"] for r in rows]
+    with pytest.raises(IntegrityError):  # the claim id is still the key
+        again.append(rows[:1])
+    DecisionLog(engine)  # nothing left to drop
+    assert indexes() == {"ix_decision_log_scored_at"}
