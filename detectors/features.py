@@ -164,9 +164,12 @@ class ClaimFeatures:
     def transform_claims(self, claims: Sequence[Claim]) -> NDArray[np.float64]:
         """Features of validated claims, one row each, equal to :meth:`transform`'s rows.
 
-        The API's micro-batches use it: no pandas frame is built, the arithmetic is one
-        vectorised pass, and every row equals the one-claim result bit for bit.
+        The API's micro-batches use it: no pandas frame is built, and every row equals the
+        one-claim result bit for bit. Up to :data:`_SMALL` claims are computed claim by claim
+        (:meth:`_rows_of_few`), more in one vectorised pass.
         """
+        if len(claims) <= _SMALL:
+            return self._rows_of_few(claims)
         s = self.spec
         n = len(claims)
         stamps = [_utc(c.timestamp) for c in claims]
@@ -186,6 +189,64 @@ class ClaimFeatures:
             cats = [c.categorical.get(col) for c in claims]
             cols[col] = np.array(["(missing)" if v is None else v for v in cats], dtype=object)
         return self._compute(cols, n)
+
+    def _rows_of_few(self, claims: Sequence[Claim]) -> NDArray[np.float64]:
+        """:meth:`_compute`'s values for a few claims, in plain Python arithmetic.
+
+        A dozen array calls on one-element arrays cost more than the values themselves; the
+        operations here are the same IEEE operations in the same order (``+``, ``/`` and the
+        comparisons round alike in Python and numpy; both logs are numpy's, on arrays, as
+        there), so the rows are equal bit for bit (a test holds them to the vectorised pass).
+        """
+        s = self.spec
+        n = len(claims)
+        out = np.zeros((n, len(self.feature_names_)), dtype=np.float64)
+        amounts = [float(c.amount) for c in claims]
+        programs = ["(missing)" if c.program is None else c.program for c in claims]
+        out[:, 0] = np.log1p(np.array(amounts, dtype=np.float64))
+        household = "household_size" in s.numeric
+        income = "declared_income" in s.numeric
+        others = [c for c in s.numeric if c != "declared_income"]
+        j0 = 2 + household
+        if income:
+            incomes = [_number(c.numeric.get("declared_income")) for c in claims]
+            out[:, j0 + 1] = np.log1p(np.array(incomes, dtype=np.float64))
+            fill = self.numeric_median_.get("declared_income", 0.0)
+        pmed, gmed, hmed = self.program_median_, self.global_median_, self.household_median_
+        one_hot = [(c, self._category_index(c), len(cats)) for c, cats in self.categories_.items()]
+        for i, c in enumerate(claims):
+            row = out[i]
+            a, p = amounts[i], programs[i]
+            prog_med = pmed.get(p, gmed)
+            row[1] = a / prog_med
+            if household:
+                size = _number(c.numeric.get("household_size"))
+                b = 1.0 if size != size or size < 1.0 else size  # np.fmax: NaN -> 1
+                b = HOUSEHOLD_CAP if b > HOUSEHOLD_CAP else int(b)
+                row[2] = a / hmed.get(f"{p}|{b}", prog_med)
+            if income:
+                v = incomes[i]
+                v = fill if v != v else _FLOAT_MAX if v > _FLOAT_MAX else -_FLOAT_MAX if v < -_FLOAT_MAX else v
+                row[j0] = a / (v / 12.0 + 100.0)
+            j = j0 + 2 * income
+            for col in others:
+                row[j] = _number(c.numeric.get(col))
+                j += 1
+            t = _utc(c.timestamp)
+            hour, weekday = t.hour, t.weekday()
+            row[j : j + 5] = (hour, weekday, weekday >= 5, hour >= 22 or hour < 6, t.month)
+            j += 5
+            for col, where, width in one_hot:
+                value = programs[i] if col == s.program.column else c.categorical.get(col)
+                k = where.get("(missing)" if value is None else value)
+                if k is not None:
+                    row[j + k] = 1.0
+                j += width
+            for col, freq in self.frequencies_.items():
+                value = programs[i] if col == s.program.column else c.categorical.get(col)
+                row[j] = freq.get("(missing)" if value is None else value, 0.0)
+                j += 1
+        return out
 
     def _compute(self, cols: Mapping[str, NDArray[Any]], n: int) -> NDArray[np.float64]:
         s = self.spec
@@ -298,6 +359,15 @@ class ClaimFeatures:
         return cls.from_dict(spec, json.loads(path.read_text("utf-8")))
 
 
+#: ``np.nan_to_num``'s value for +inf (and its negative for -inf).
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _number(v: float | None) -> float:
+    """A numeric field's value as the vectorised pass reads it: missing is NaN."""
+    return np.nan if v is None else float(v)
+
+
 def _utc(ts: datetime) -> datetime:
     """``ts`` in UTC (a naive time is refused, as pandas refuses it)."""
     if ts.tzinfo is None:
@@ -322,7 +392,8 @@ def _lookup(
             return np.array([table.get(k, default) for k in keys], dtype=np.float64)
         fallback = cast(NDArray[np.float64], default).tolist()
         return np.array([table.get(k, d) for k, d in zip(keys, fallback, strict=True)], dtype=np.float64)
-    values = pd.Series(keys).map(table).to_numpy(dtype=np.float64, na_value=np.nan)
+    # a copy: pandas may hand out a read-only view, and unseen keys are filled in below
+    values = pd.Series(keys).map(table).to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     missing = np.isnan(values)
     if missing.any():
         values[missing] = default if np.isscalar(default) else default[missing]  # type: ignore[index]

@@ -89,3 +89,65 @@ def test_a_naive_timestamp_is_refused(data) -> None:
     naive = dataclasses.replace(claim, timestamp=claim.timestamp.replace(tzinfo=None))
     with pytest.raises(TypeError, match="time zone-aware"):
         f.transform_claims([naive])
+
+
+def test_a_few_claims_claim_by_claim_equal_the_vectorised_pass(data) -> None:
+    """Up to 256 claims are computed claim by claim in plain Python: the same values, bit for
+    bit, as the vectorised pass of a larger batch, for ordinary claims and the edges (missing,
+    fractional, zero, capped and infinite sizes and incomes, negative income, unseen program
+    and categories, every hour of the night boundary)."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from detectors.features import _SMALL
+
+    spec, frame = data
+    f = ClaimFeatures(spec).fit(frame.iloc[:4000])
+    base = [spec.claim_from_row(rec) for rec in frame.iloc[4000:4100].to_dict("records")]
+    edges = []
+    for k, (size, income) in enumerate(
+        [(None, None), (0.5, 0.0), (0.0, -5.0), (2.7, np.inf), (6.0, -np.inf), (99.0, 1e300),
+         (np.inf, 12_000.0), (-np.inf, np.nan), (3.0, 1.5e6)]
+    ):
+        c = base[k]
+        numeric = {**c.numeric, "household_size": size, "declared_income": income}
+        categorical = {col: (None if k % 2 else "atlantis") for col in c.categorical}
+        edges.append(
+            dataclasses.replace(
+                c,
+                program="unheard-of" if k == 3 else c.program,
+                numeric=numeric,
+                categorical=categorical,
+                timestamp=datetime(2026, 12, 5 + k % 3, (21 + k) % 24, 59, tzinfo=UTC),
+            )
+        )
+    claims = base + edges
+    many = (claims * 3)[: _SMALL + 1]  # the vectorised pass
+    with np.errstate(invalid="ignore"):  # log1p of a negative income is NaN either way
+        expected = f.transform_claims(many)
+        for size in (1, 2, 7, len(claims)):
+            np.testing.assert_array_equal(f.transform_claims(claims[:size]), expected[:size])
+        for k, c in enumerate(edges):
+            np.testing.assert_array_equal(f.transform_claim(c)[0], expected[len(base) + k])
+
+
+def test_a_large_frame_with_values_unseen_at_training_is_scored(data) -> None:
+    """Past 256 rows the look-ups go through pandas, whose arrays may be read-only: a program
+    (and so each program and household size) that training never saw gets the documented
+    fallback, the global median, instead of an error (which failed a whole batch before)."""
+    spec, frame = data
+    train = frame.iloc[:4000]
+    f = ClaimFeatures(spec).fit(train[train["program"] != "tax_refund"])
+    later = frame.iloc[4000:]
+    assert (later["program"] == "tax_refund").any() and len(later) > 256
+    X = f.transform(later)
+    unseen = (later["program"] == "tax_refund").to_numpy()
+    ratio = X["amount_ratio_program"].to_numpy()
+    np.testing.assert_array_equal(
+        ratio[unseen], later["amount"].to_numpy()[unseen] / f.global_median_
+    )
+    household = X["amount_ratio_household"].to_numpy()
+    np.testing.assert_array_equal(household[unseen], ratio[unseen])  # falls back to the same
+    claims = [spec.claim_from_row(r) for r in later.to_dict("records")]
+    np.testing.assert_array_equal(f.transform_claims(claims), X.to_numpy())
+    np.testing.assert_array_equal(f.transform_claims(claims[:40]), X.to_numpy()[:40])
