@@ -45,6 +45,8 @@ _LOG_FLOOR = 1e-9
 _WEIGHTINGS = ("redundancy", "equal")
 #: Training rows (seeded sample) used to measure how much members agree.
 _CORRELATION_ROWS = 5000
+#: Up to this many rows, :func:`_combine` sums member scores in Python floats.
+_FEW_ROWS = 16
 
 
 def _ranks(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -521,8 +523,19 @@ def _combine(z: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np
     """Weighted sum of member z-scores, member by member.
 
     Not ``z @ weights``: BLAS picks different kernels (and roundings) for one row and for many,
-    and one claim must score bit for bit the same alone as inside a batch.
+    and one claim must score bit for bit the same alone as inside a batch. A few rows are
+    summed in Python floats: the same products and sums in the same order, so the same bits,
+    without an array call per member.
     """
+    if z.shape[0] <= _FEW_ROWS:
+        w = weights.tolist()
+        sums = []
+        for row in z.tolist():
+            t = row[0] * w[0]
+            for j in range(1, len(w)):
+                t = t + row[j] * w[j]
+            sums.append(t)
+        return np.array(sums, dtype=np.float64)
     total = z[:, 0] * weights[0]
     for j in range(1, z.shape[1]):
         total = total + z[:, j] * weights[j]

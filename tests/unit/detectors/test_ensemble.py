@@ -362,3 +362,22 @@ def test_quality_benchmark_quick_run():
         assert set(top["recall_by_typology"]) == set(synthetic["test_frauds_by_typology"])
     # with a few labels the supervised ensemble finds frauds at the 1% budget
     assert synthetic["claim_and_graph_features"]["detectors"]["ensemble_supervised"]["ap"] > 0.1
+
+
+def test_a_few_rows_combine_to_the_bits_of_many(seeded, fitted) -> None:
+    """Up to 16 rows are summed in Python floats, more with arrays: the same bits either way,
+    infinities and the NaN they can make included."""
+    from detectors.ensemble import _FEW_ROWS, _combine
+
+    X, _ = seeded
+    z = fitted._member_z(X[:200])
+    z[3, 1] = np.inf
+    z[4, [1, 2]] = [np.inf, -np.inf]
+    with np.errstate(invalid="ignore"):  # inf - inf
+        many = _combine(z, fitted.weights_)
+    assert len(z) > _FEW_ROWS and np.isnan(many[4]) and many[3] == np.inf
+    for start, n in ((0, 1), (3, 2), (0, _FEW_ROWS), (50, 7)):
+        np.testing.assert_array_equal(_combine(z[start : start + n], fitted.weights_), many[start : start + n])
+    np.testing.assert_array_equal(
+        np.concatenate([fitted.score_samples(X[i : i + 1]) for i in range(40)]), fitted.score_samples(X[:40])
+    )
