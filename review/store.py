@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fraudlens.database import RowEncoder, insert_rows, placeholder, select_in_sql
+from fraudlens.database import RowEncoder, execute_raw, insert_rows, placeholder, select_in_sql
 from review.models import DISPOSITIONS, TRANSITIONS, Base, Case, CaseEvent
 
 CASES = cast(Table, Case.__table__)
@@ -88,7 +88,7 @@ class ReviewStore:
         if not ids:
             return []
         sql = select_in_sql("cases", ("claim_id", "id"), "claim_id", placeholder(conn), len(ids))
-        found: dict[str, str] = dict(conn.exec_driver_sql(sql, tuple(ids)).all())
+        found: dict[str, str] = dict(execute_raw(conn, sql, tuple(ids), fetch=True))
         new_cases: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         out: list[str] = []

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from fraudlens.database import RowEncoder, insert_rows, placeholder, select_in_sql
+from fraudlens.database import RowEncoder, execute_raw, insert_rows, placeholder, select_in_sql
 
 metadata = MetaData()
 
@@ -178,7 +178,7 @@ class DecisionLog:
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
             sql = select_in_sql("decision_log", ("claim_id",), "claim_id", mark, len(chunk))
-            found = [r[0] for r in conn.exec_driver_sql(sql, tuple(chunk))]
+            found = [r[0] for r in execute_raw(conn, sql, tuple(chunk), fetch=True)]
             if found:
                 rows = select(decision_log).where(decision_log.c.claim_id.in_(found))
                 out.update((r.claim_id, dict(r._mapping)) for r in conn.execute(rows))

@@ -29,6 +29,7 @@ from explain.reasons import (
     reasons_from_contributions,
     reasons_from_deviation,
 )
+from fraudlens.database import execute_raw
 from fraudlens.jsontext import finite
 from fraudlens.spec import Claim, Rejection
 from scoring.bundle import Bundle, BundleError
@@ -605,14 +606,14 @@ def _savepoint(conn: Connection) -> Iterator[Connection]:
     savepoint clauses per call (about 5% of a micro-batch's CPU on SQLite in a py-spy profile;
     no saving stood out of the noise when base and new were timed alternately).
     """
-    conn.exec_driver_sql("SAVEPOINT fraudlens_log")
+    execute_raw(conn, "SAVEPOINT fraudlens_log")
     try:
         yield conn
     except BaseException:
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT fraudlens_log")
-        conn.exec_driver_sql("RELEASE SAVEPOINT fraudlens_log")
+        execute_raw(conn, "ROLLBACK TO SAVEPOINT fraudlens_log")
+        execute_raw(conn, "RELEASE SAVEPOINT fraudlens_log")
         raise
-    conn.exec_driver_sql("RELEASE SAVEPOINT fraudlens_log")
+    execute_raw(conn, "RELEASE SAVEPOINT fraudlens_log")
 
 
 def result_from_log(row: Mapping[str, Any]) -> ScoreResult:

@@ -66,29 +66,29 @@ def test_api_keys_hashed_and_revocable(engine) -> None:
     assert keys.revoke(key_id) and keys.verify(secret) is None
 
 
-def test_cases_opened_together_and_a_race_keeps_one_case(engine) -> None:
+def test_cases_opened_together_and_a_race_keeps_one_case(engine, monkeypatch) -> None:
     """A micro-batch's cases open in one transaction; a claim another worker opened meanwhile
     keeps that worker's case (the batch falls back to one by one)."""
-    from sqlalchemy import event
+    import fraudlens.database as database
 
     store, other = ReviewStore(engine), ReviewStore(engine)
     first = store.open_case(_case("B0"))
     ids = store.open_cases([_case("B1"), _case("B0"), _case("B2"), _case("B1")])
     assert ids[1] == first and ids[0] == ids[3] and len(set(ids)) == 3
     raced: list[str] = []
+    execute = database.execute_raw
 
-    def meanwhile(_conn, _cursor, statement, *_args) -> None:
+    def meanwhile(conn, statement, *args, **kwargs):
         # another worker opens B4 after this batch looked for existing cases, before it inserts
         if not raced and statement.lstrip().upper().startswith("INSERT INTO CASES"):
             raced.append("")
             raced[0] = other.open_case(_case("B4"))
+        return execute(conn, statement, *args, **kwargs)
 
-    event.listen(engine, "before_cursor_execute", meanwhile)
-    try:
-        got = store.open_cases([_case("B3"), _case("B4")])
-    finally:
-        event.remove(engine, "before_cursor_execute", meanwhile)
-    assert got[1] == raced[0] and store.count() == 5
+    monkeypatch.setattr(database, "execute_raw", meanwhile)
+    got = store.open_cases([_case("B3"), _case("B4")])
+    monkeypatch.undo()
+    assert raced and got[1] == raced[0] and store.count() == 5
 
 
 def test_a_non_finite_score_is_logged_as_null_and_retried_alike(engine, trained, tmp_path) -> None:

@@ -146,24 +146,41 @@ def test_batcher_passes_conflicts_and_failures_to_each_caller(fresh) -> None:
 
 
 def _transactions(engine):
-    """Record, per committed transaction, the tables it inserted into (a list of sets)."""
+    """Record, per committed transaction, the tables it inserted into (a list of sets).
+
+    Read from SQLite's own trace of what each pooled connection runs (the implicit BEGIN and
+    the COMMIT included), so statements sent on the driver's cursor are seen as well.
+    """
     from sqlalchemy import event
 
     done: list[set[str]] = []
     open_: dict[int, set[str]] = {}
+    traced = []
 
-    def on_execute(conn, _cursor, statement, *_args) -> None:
-        words = statement.split()
-        if len(words) > 2 and words[0].upper() == "INSERT" and words[1].upper() == "INTO":
-            open_.setdefault(id(conn), set()).add(words[2].strip('"'))
+    def tracer(key: int):
+        def trace(statement: str) -> None:
+            words = statement.split()
+            head = words[0].upper() if words else ""
+            if head == "INSERT" and len(words) > 2 and words[1].upper() == "INTO":
+                open_.setdefault(key, set()).add(words[2].strip('"'))
+            elif head in ("COMMIT", "END"):
+                done.append(open_.pop(key, set()))
+            elif head == "ROLLBACK" and (len(words) == 1 or words[1].upper() != "TO"):
+                open_.pop(key, None)
 
-    def on_commit(conn) -> None:
-        done.append(open_.pop(id(conn), set()))
+        return trace
 
-    event.listen(engine, "before_cursor_execute", on_execute)
-    event.listen(engine, "commit", on_commit)
-    return done, lambda: (event.remove(engine, "before_cursor_execute", on_execute),
-                          event.remove(engine, "commit", on_commit))
+    def on_checkout(dbapi_conn, _record, _proxy) -> None:
+        dbapi_conn.set_trace_callback(tracer(id(dbapi_conn)))
+        traced.append(dbapi_conn)
+
+    def stop() -> None:
+        event.remove(engine, "checkout", on_checkout)
+        for c in traced:
+            c.set_trace_callback(None)
+
+    event.listen(engine, "checkout", on_checkout)
+    return done, stop
 
 
 def test_a_batch_logs_and_opens_its_cases_in_one_transaction(fresh) -> None:
