@@ -341,3 +341,33 @@ def test_a_proximity_refresh_by_another_process_reaches_a_running_graph(tmp_path
     later = row("p4", 82, "Ringo MemberT", "1994-04-04", "8 P St", "RING-ACCT")
     (g,) = serving.add_many([claim(later)])
     assert isinstance(g, dict) and 0 < g["fraud_proximity"] <= 1
+
+
+def test_sqlite_writes_share_a_held_connection_and_a_failure_gives_it_back(tmp_path):
+    """On SQLite, write transactions (add_many's, a Scorer's batches) run on one connection
+    held between them; a transaction
+    that fails gives it back (the index is reloaded from the store), and the next write takes
+    a fresh one; a second thread writing meanwhile gets its own from the pool."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    g = open_graph(url)
+    rows = fixture_rows()
+    g.add_many([claim(rows[0])])
+    first = g._writer
+    g.add_many([claim(rows[1])])
+    assert first is not None and g._writer is first  # held from one write to the next
+    version = g.version
+    with pytest.raises(RuntimeError, match="boom"), g.writing() as conn:
+        g.add_many([claim(rows[2])], conn)
+        raise RuntimeError("boom")
+    assert g._writer is None and first.closed and g.version == version  # rolled back, reloaded
+    g.add_many([claim(rows[2])])
+    assert g._writer is not None and g._writer is not first
+    seen: list[object] = []
+    with g.writing() as mine:  # this thread holds it; another thread writes meanwhile
+        worker = threading.Thread(target=lambda: seen.append(g.add_many([claim(rows[3])])))
+        worker.start()
+        assert mine is g._writer
+    worker.join(timeout=30)
+    assert seen and g.n_claims == 4 and open_graph(url).version == g.version
