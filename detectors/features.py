@@ -227,7 +227,7 @@ class ClaimFeatures:
             if income:
                 v = incomes[i]
                 v = fill if v != v else _FLOAT_MAX if v > _FLOAT_MAX else -_FLOAT_MAX if v < -_FLOAT_MAX else v
-                row[j0] = a / (v / 12.0 + 100.0)
+                row[j0] = _divide(a, v / 12.0 + 100.0)
             j = j0 + 2 * income
             for col in others:
                 row[j] = _number(c.numeric.get(col))
@@ -361,6 +361,14 @@ class ClaimFeatures:
 
 #: ``np.nan_to_num``'s value for +inf (and its negative for -inf).
 _FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _divide(a: float, b: float) -> float:
+    """``a / b`` as numpy divides (a zero ``b`` gives +-inf or NaN, not an error)."""
+    if b != 0.0:
+        return a / b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b))
 
 
 def _number(v: float | None) -> float:

@@ -184,18 +184,19 @@ class IdentityGraph:
                     },
                 )
                 meta = store.read_meta(conn)
-            meta = store.migrate(conn, meta)
-        if meta["key_fingerprint"] != hasher.fingerprint:
-            raise KeyMismatchError(
-                f"the graph state was written with the key of fingerprint {meta['key_fingerprint']}, "
-                f"got a key of fingerprint {hasher.fingerprint}; rebuild the graph after a key rotation"
-            )
-        stored_columns = json.loads(meta["identity_columns"])
-        if identity_columns is not None and dict(identity_columns) != stored_columns:
-            raise ValueError(
-                f"identity columns {stored_columns} expected (those of the stored state), "
-                f"got {dict(identity_columns)}"
-            )
+            if meta["key_fingerprint"] != hasher.fingerprint:
+                raise KeyMismatchError(
+                    f"the graph state was written with the key of fingerprint "
+                    f"{meta['key_fingerprint']}, got a key of fingerprint {hasher.fingerprint}; "
+                    "rebuild the graph after a key rotation"
+                )
+            stored_columns = json.loads(meta["identity_columns"])
+            if identity_columns is not None and dict(identity_columns) != stored_columns:
+                raise ValueError(
+                    f"identity columns {stored_columns} expected (those of the stored state), "
+                    f"got {dict(identity_columns)}"
+                )
+            meta = store.migrate(conn, meta)  # only a state this key and these columns own
         graph = cls(engine, hasher, stored_columns, cfg, set())
         graph.index.allow = graph._hash_allow_list(allow_list)
         graph.sync()
@@ -519,6 +520,7 @@ class IdentityGraph:
         store are closed first (the helper looks for a file nobody else has open)."""
         database = helper_database(self.engine)
         if database is not None:
+            self._release_writer()
             self.engine.dispose()
         return BuildHelper(self._hasher, self.identity_columns, self.config.normalise, database)
 
@@ -622,6 +624,17 @@ class IdentityGraph:
             raise
         finally:
             if held:
+                self._writer_lock.release()
+
+    def _release_writer(self) -> None:
+        """Close the connection held between write transactions (when no write is using it),
+        so that the store's file can be opened alone (a build's helper) or the engine disposed."""
+        if self._writer_lock.acquire(blocking=False):
+            try:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
+            finally:
                 self._writer_lock.release()
 
     def _add_in(

@@ -144,9 +144,11 @@ def migrate(conn: sa.Connection, meta: dict[str, str]) -> dict[str, str]:
         return meta
     if version != "1":
         raise ValueError(f"graph tables of layout {SCHEMA_VERSION} expected, got {version}")
+    # the version first: on SQLite its update opens the write transaction (the drops alone
+    # would each commit by themselves), so the drops and the version commit together
+    write_meta(conn, {"schema_version": SCHEMA_VERSION})
     for name in _DROPPED_IN_2:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    write_meta(conn, {"schema_version": SCHEMA_VERSION})
     logger.info("graph tables migrated from layout 1 to %s: dropped %s", SCHEMA_VERSION,
                 ", ".join(_DROPPED_IN_2))
     return read_meta(conn)

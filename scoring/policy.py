@@ -82,11 +82,12 @@ class Policy:
         return "clear", 3
 
     def decide_many(self, risk: NDArray[np.float64]) -> tuple[NDArray[Any], NDArray[np.int64]]:
-        if risk.shape[0] <= _FEW:  # a micro-batch: :meth:`decide` per claim beats the arrays
-            pairs = [self.decide(r) for r in risk.tolist()]
+        if risk.shape[0] <= _FEW:  # a micro-batch: plain comparisons beat the arrays
+            t, u = self.threshold, self.urgent
+            values = risk.tolist()
             return (
-                np.array([d for d, _ in pairs], dtype=object),
-                np.array([p for _, p in pairs], dtype=np.int64),
+                np.array(["review" if r >= t else "clear" for r in values], dtype=object),
+                np.array([1 if r >= u else 2 if r >= t else 3 for r in values], dtype=np.int64),
             )
         decision = np.where(risk >= self.threshold, "review", "clear").astype(object)
         priority = np.where(risk >= self.urgent, 1, np.where(risk >= self.threshold, 2, 3))

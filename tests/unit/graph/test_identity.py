@@ -371,3 +371,6 @@ def test_sqlite_writes_share_a_held_connection_and_a_failure_gives_it_back(tmp_p
         assert mine is g._writer
     worker.join(timeout=30)
     assert seen and g.n_claims == 4 and open_graph(url).version == g.version
+    held = g._writer
+    g._release_writer()  # before a build's helper opens the file alone
+    assert g._writer is None and held is not None and held.closed

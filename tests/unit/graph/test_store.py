@@ -145,6 +145,23 @@ def test_a_layout_1_store_is_migrated_when_opened_and_gives_the_same_graph(tmp_p
     IdentityGraph.open(engine, KEY, COLUMNS)  # opening again finds nothing to migrate
 
 
+def test_a_layout_1_store_opened_with_another_key_is_refused_unmigrated(tmp_path):
+    """The key (and the identity columns) are checked before the migration: a store that this
+    key does not own is left as it was."""
+    from graph import KeyMismatchError
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    IdentityGraph.open(engine, KEY, COLUMNS).build(generate(100, seed=23))
+    _make_layout_1(engine)
+    with pytest.raises(KeyMismatchError):
+        IdentityGraph.open(engine, b"another-key-another-key-another-k", COLUMNS)
+    with pytest.raises(ValueError, match="identity columns"):
+        IdentityGraph.open(engine, KEY, {"phone": "phone"})
+    assert {"graph_keys", "graph_edges"} <= _tables(engine)
+    with engine.connect() as conn:
+        assert store.read_meta(conn)["schema_version"] == "1"
+
+
 def test_a_store_of_an_unknown_layout_is_refused(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'new.db'}")
     IdentityGraph.open(engine, KEY, COLUMNS).build(generate(100, seed=22))

@@ -71,3 +71,8 @@ def test_a_micro_batch_is_decided_as_a_large_batch() -> None:
         assert d.dtype == object and p.dtype == np.int64
         assert d.tolist() == big_d[:n].tolist() and p.tolist() == big_p[:n].tolist()
     assert [pol.decide(r) for r in edges] == list(zip(*pol.decide_many(edges), strict=True))
+    odd = Policy("probability", 0.9, 0.8, "hand-made: urgent below the threshold")
+    many = odd.decide_many(np.tile(edges, 4))
+    few = odd.decide_many(edges)
+    assert few[0].tolist() == many[0][: len(edges)].tolist()
+    assert few[1].tolist() == many[1][: len(edges)].tolist()
