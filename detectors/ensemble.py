@@ -426,9 +426,10 @@ class Ensemble(BaseDetector):
             if scaling is not None:
                 _reject_infinite(x)
         tails: dict[int, NDArray[np.float64]] = {}
+        shared = self._tails_shared_with()
         for j, member in enumerate(self.members_):
             x = scaled[self.member_scaling_[j]]
-            first = self._tails_shared_with()[j]
+            first = shared[j]
             if first is None:
                 raw[:, j] = member.score_validated(x)
                 continue

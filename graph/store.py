@@ -19,7 +19,13 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from fraudlens.database import BACKGROUND_CHECKPOINTS, insert_rows, one_round_trip, placeholder
+from fraudlens.database import (
+    BACKGROUND_CHECKPOINTS,
+    execute_raw,
+    insert_rows,
+    one_round_trip,
+    placeholder,
+)
 from graph.index import HashedClaim, Pending
 
 logger = logging.getLogger(__name__)
@@ -413,17 +419,14 @@ def _write_rows(conn: sa.Connection, rows: NewRows) -> None:
     insert_rows(conn, names_table, [(h, pack(t), rows.seq) for h, t in rows.names])
     insert_rows(conn, tokens_table, [(h, pack(v), rows.seq) for h, v in rows.tokens])
     mark = placeholder(conn)
-    cursor = conn.connection.cursor()
-    try:
-        if rows.aliases:
-            cursor.executemany(
-                f"UPDATE graph_entities SET alias_of = {mark}, merged_seq = {mark} "
-                f"WHERE entity_id = {mark}",
-                [(survivor, s, loser) for loser, survivor, s in rows.aliases],
-            )
-        cursor.execute(f"UPDATE graph_meta SET value = {mark} WHERE name = 'seq'", (str(rows.seq),))
-    finally:
-        cursor.close()
+    if rows.aliases:
+        execute_raw(
+            conn,
+            f"UPDATE graph_entities SET alias_of = {mark}, merged_seq = {mark} WHERE entity_id = {mark}",
+            [(survivor, s, loser) for loser, survivor, s in rows.aliases],
+            many=True,
+        )
+    execute_raw(conn, f"UPDATE graph_meta SET value = {mark} WHERE name = 'seq'", (str(rows.seq),))
 
 
 @dataclass
