@@ -16,7 +16,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO, cast
 
@@ -200,9 +200,11 @@ def serve() -> None:
     conn: sa.Connection | None = None
     bulk = False
     flusher: _Flusher | None = None
+    unlock = ExitStack()  # gives the writers' lock of a SQLite file back, at the end
     if database is not None:
         conn = sa.create_engine(database).connect()
         bulk = store.bulk_journal(conn)
+        unlock.enter_context(store.unlocking(conn))
         conn.begin()
         store.lock(conn)
         path = sa.make_url(database).database
@@ -211,14 +213,15 @@ def serve() -> None:
     try:
         _serve(stdin, stdout, frame_hasher, conn, bulk, flusher)
     finally:
+        # Closing any descriptor of the file drops this process's locks on it (POSIX locks
+        # belong to the process): the connection rolls back whatever it did not commit, and
+        # lets the file go, first; then the writers' lock goes back.
+        if conn is not None:
+            conn.close()
+            conn.engine.dispose()
         if flusher is not None:
-            # Closing any descriptor of the file drops this process's locks on it (POSIX
-            # locks belong to the process): the connection rolls back whatever it did not
-            # commit, and lets the file go, first.
-            if conn is not None:
-                conn.close()
-                conn.engine.dispose()
             flusher.close()
+        unlock.close()
 
 
 def _serve(

@@ -164,7 +164,7 @@ class IdentityGraph:
         hasher = KeyedHasher(key)
         store.create_tables(engine)
         cfg = config or GraphConfig()
-        with engine.begin() as conn:
+        with store.transaction(engine) as conn:
             store.lock(conn)
             meta = store.read_meta(conn)
             if not meta:
@@ -393,7 +393,7 @@ class IdentityGraph:
                 if helper is not None:
                     self._build_with_helper(parts, helper)
                 else:
-                    with self.engine.begin() as conn:
+                    with store.transaction(self.engine) as conn:
                         store.lock(conn)
                         for part in parts:
                             chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
@@ -460,7 +460,7 @@ class IdentityGraph:
         if helper.database is not None:
             self._pipeline(parts, helper, None)
             return
-        with self.engine.begin() as conn:
+        with store.transaction(self.engine) as conn:
             store.lock(conn)
             self._pipeline(parts, helper, conn)
 
@@ -547,7 +547,7 @@ class IdentityGraph:
         stored = self._known(x)
         if stored is not None:
             return dict(zip(GRAPH_FEATURES, stored.tolist(), strict=True))
-        with self.engine.begin() as conn:
+        with store.transaction(self.engine) as conn:
             if self._lock_and_sync(conn):
                 stored = self._known(x)
                 if stored is not None:
@@ -606,14 +606,14 @@ class IdentityGraph:
         held = self.engine.dialect.name == "sqlite" and self._writer_lock.acquire(blocking=False)
         try:
             if not held:
-                with self.engine.begin() as conn:
+                with store.transaction(self.engine) as conn:
                     yield conn
                 return
             if self._writer is None:
                 self._writer = self.engine.connect()
             conn = self._writer
             try:
-                with conn.begin():
+                with store.unlocking(conn), conn.begin():
                     yield conn
             except BaseException:
                 self._writer = None
@@ -708,7 +708,7 @@ class IdentityGraph:
         seeds = [self.index.resolve(entity_number(e)) for e in confirmed_fraud_entity_ids]
         scores = fraud_proximity(self.index, seeds, self.config)
         when = _epoch(as_of)
-        with self.engine.begin() as conn:
+        with store.transaction(self.engine) as conn:
             store.lock(conn)
             store.write_proximity(conn, when, scores)
             self._sync(conn)

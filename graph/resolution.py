@@ -88,9 +88,16 @@ class NameSketcher:
         return h
 
     def load(self, names: dict[int, tuple[int, ...]], variants: dict[int, frozenset[int]]) -> None:
-        """Add stored names and token neighbourhoods (from another process or a restart)."""
+        """Add stored names and token neighbourhoods (from another process or a restart).
+
+        Those sketched here since the last flush and now found stored (another process wrote
+        them first, between this one's hashing and its lock) are no longer new rows."""
         self.names.update(names)
         self.variants.update(variants)
+        if self.new_names:
+            self.new_names[:] = [row for row in self.new_names if row[0] not in names]
+        if self.new_tokens:
+            self.new_tokens[:] = [row for row in self.new_tokens if row[0] not in variants]
 
     def take(
         self, names: list[tuple[int, tuple[int, ...]]], tokens: list[tuple[int, frozenset[int]]]

@@ -7,8 +7,10 @@ can load what others wrote since it last looked (:func:`read_since`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -25,6 +27,7 @@ from fraudlens.database import (
     insert_rows,
     one_round_trip,
     placeholder,
+    sqlite_file,
 )
 from graph.index import HashedClaim, Pending
 
@@ -161,11 +164,71 @@ def migrate(conn: sa.Connection, meta: dict[str, str]) -> dict[str, str]:
 
 
 def lock(conn: sa.Connection) -> None:
-    """Serialise writers for the rest of this transaction (PostgreSQL advisory lock)."""
+    """Serialise writers for the rest of this transaction: a PostgreSQL advisory lock; on a
+    SQLite file, the writers' lock file (taken in :func:`transaction` or
+    :meth:`graph.IdentityGraph.writing`, which give it back after the commit)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
     elif conn.dialect.name == "sqlite":
         _sqlite_write_mode(conn)
+        _lock_file(conn)
+
+
+#: ``conn.info`` entries: the descriptor of the writers' lock file a SQLite connection holds,
+#: and the mark that its transaction gives the lock back when it ends
+_FILE_LOCK = "graph_writer_lock_fd"
+_UNLOCKS = "graph_writer_lock_given_back"
+
+
+def _lock_file(conn: sa.Connection) -> None:
+    """Wait for, then hold, the writers' lock of a SQLite file (``<file>-graph.lock``) until
+    :func:`unlock_file`: the graph's writers in every process take it before they read the
+    state they write on, as PostgreSQL's take the advisory lock.
+
+    SQLite's own write lock could not serve: a transaction takes it at its first write, after
+    the state was read, and a writer that finds it taken polls, sleeping 1, 2, 5, 10 ms and
+    more between tries. ``flock`` wakes the next writer when the lock is given back.
+    """
+    if conn.info.get(_FILE_LOCK) is not None:
+        return
+    path = sqlite_file(conn.engine)
+    if path is None:  # in memory: one connection, one process
+        return
+    if not conn.info.get(_UNLOCKS):
+        raise RuntimeError(
+            "the identity graph's SQLite lock taken outside store.transaction() or "
+            "IdentityGraph.writing(): nothing would give it back"
+        )
+    fd = os.open(f"{path}-graph.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    conn.info[_FILE_LOCK] = fd
+
+
+@contextmanager
+def unlocking(conn: sa.Connection) -> Iterator[None]:
+    """Around a transaction of ``conn``: give back the writers' lock of a SQLite file (if it
+    took it) once the transaction has committed or rolled back."""
+    info = conn.info  # the pooled connection's: still there once ``conn`` is closed
+    info[_UNLOCKS] = True
+    try:
+        yield
+    finally:
+        info[_UNLOCKS] = False
+        fd = info.pop(_FILE_LOCK, None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor gives the lock back
+
+
+@contextmanager
+def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """``engine.begin()`` for the graph's writers: a SQLite file's writers' lock, once
+    :func:`lock` took it, is given back after the commit (or the rollback)."""
+    with engine.connect() as conn, unlocking(conn), conn.begin():
+        yield conn
 
 
 _LOCK_ID = 727772101
@@ -268,6 +331,7 @@ def lock_and_read_state(conn: sa.Connection) -> tuple[int, str]:
         else:
             if conn.dialect.name == "sqlite":
                 _sqlite_write_mode(conn)
+                _lock_file(conn)
             cursor.execute(read_sql)
         values = dict(cursor.fetchall())
     finally:

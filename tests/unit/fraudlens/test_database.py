@@ -14,7 +14,7 @@ from graph import store
 
 
 def _write(engine: sa.Engine, n: int) -> None:
-    with engine.begin() as conn:
+    with store.transaction(engine) as conn:
         store.lock(conn)  # the graph's write mode must keep automatic checkpoints off
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x TEXT)")
         for _ in range(n):

@@ -68,3 +68,21 @@ def test_take_keeps_only_what_is_new_here_as_new_rows():
     alone.sketch(known, hk)
     alone.sketch(new, hn)
     assert here.names == alone.names and here.variants == alone.variants
+
+
+def test_names_another_process_stored_first_are_no_longer_new_rows():
+    """A name sketched here, then found in another process's rows at the sync before this one
+    writes, is not written again (its row is there: writing it failed on the unique key)."""
+    hasher = KeyedHasher(b"r" * 32)
+    here, there = NameSketcher(hasher), NameSketcher(hasher)
+    shared, own = normalise("name", "Ann Smith"), normalise("name", "Bo Lind")
+    hs, ho = hasher.hash("name", shared), hasher.hash("name", own)
+    here.sketch(shared, hs)
+    here.sketch(own, ho)
+    there.sketch(shared, hs)
+    there_tokens = {h for h, _ in there.new_tokens}
+    here.load(dict(there.new_names), dict(there.new_tokens))
+    assert [h for h, _ in here.new_names] == [ho]
+    assert {h for h, _ in here.new_tokens}.isdisjoint(there_tokens)
+    assert {h for h, _ in here.new_tokens} == {hasher.hash("name_token", t) for t in ("bo", "lind")}
+    assert here.compare(hs, hs) == NAME_EXACT
