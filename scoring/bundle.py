@@ -110,6 +110,10 @@ class Bundle:
             calibration = (arrays["iso_x"], arrays["iso_y"])
         supervised = detectors.load(root / "supervised") if (root / "supervised").is_dir() else None
         rules = detectors.load(root / "rules") if (root / "rules").is_dir() else None
+        try:
+            policy = Policy.from_dict(manifest["policy"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{root}: policy refused: {exc}") from None
         return cls(
             root=root,
             manifest=manifest,
@@ -120,7 +124,7 @@ class Bundle:
             outlier_quantiles=arrays["outlier_quantiles"],
             supervised=supervised,
             calibration=calibration,
-            policy=Policy.from_dict(manifest["policy"]),
+            policy=policy,
             rules=rules,
             feature_centre=arrays["feature_centre"],
             feature_scale=arrays["feature_scale"],

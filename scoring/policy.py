@@ -74,6 +74,19 @@ class Policy:
     urgent: float
     basis: str
 
+    def __post_init__(self) -> None:
+        """Refuse a policy no rule could follow: an unknown risk kind, a threshold that is not
+        a number, or urgent claims below the review threshold (urgent ones would be cleared)."""
+        if self.risk_kind not in ("percentile", "probability"):
+            raise ValueError(f"risk_kind must be 'percentile' or 'probability', got {self.risk_kind!r}")
+        if not (np.isfinite(self.threshold) and np.isfinite(self.urgent)):
+            raise ValueError(f"threshold and urgent must be finite, got {self.threshold} and {self.urgent}")
+        if self.urgent < self.threshold:
+            raise ValueError(
+                f"urgent ({self.urgent}) must be at least the review threshold ({self.threshold}): "
+                "an urgent claim is one flagged for review first"
+            )
+
     def decide(self, risk: float) -> tuple[Decision, int]:
         if risk >= self.urgent:
             return "review", 1

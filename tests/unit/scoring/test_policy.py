@@ -71,8 +71,21 @@ def test_a_micro_batch_is_decided_as_a_large_batch() -> None:
         assert d.dtype == object and p.dtype == np.int64
         assert d.tolist() == big_d[:n].tolist() and p.tolist() == big_p[:n].tolist()
     assert [pol.decide(r) for r in edges] == list(zip(*pol.decide_many(edges), strict=True))
-    odd = Policy("probability", 0.9, 0.8, "hand-made: urgent below the threshold")
-    many = odd.decide_many(np.tile(edges, 4))
-    few = odd.decide_many(edges)
-    assert few[0].tolist() == many[0][: len(edges)].tolist()
-    assert few[1].tolist() == many[1][: len(edges)].tolist()
+
+
+def test_a_policy_no_rule_could_follow_is_refused() -> None:
+    """A hand-made policy with urgent below the review threshold would give an urgent priority
+    to claims it clears (and the scalar and array rules would disagree on them): refused, by
+    name, as are thresholds that are not numbers and unknown risk kinds. fit_policy never makes
+    one."""
+    with pytest.raises(ValueError, match=r"urgent \(0.8\) must be at least the review threshold \(0.9\)"):
+        Policy("probability", 0.9, 0.8, "hand-made: urgent below the threshold")
+    with pytest.raises(ValueError, match="finite"):
+        Policy("probability", float("nan"), 0.9, "hand-made")
+    with pytest.raises(ValueError, match="risk_kind"):
+        Policy("odds", 0.5, 0.9, "hand-made")  # type: ignore[arg-type]
+    pol = Policy("probability", 0.9, 0.9, "urgent at the threshold")  # allowed: every flag urgent
+    assert pol.decide_many(np.array([0.89, 0.9]))[1].tolist() == [3, 1]
+    rng = np.random.default_rng(4)
+    fitted = fit_policy(rng.random(500), "probability", 0.001)  # one flag: urgent = threshold
+    assert fitted.urgent >= fitted.threshold

@@ -87,6 +87,24 @@ def test_tampered_bundle_is_refused(trained, tmp_path) -> None:
         Bundle.load(dst)
 
 
+def test_a_bundle_with_a_policy_no_rule_could_follow_is_refused(trained, tmp_path) -> None:
+    """A hand-edited manifest whose urgent level is below its review threshold does not load:
+    the error names the bundle and the policy."""
+    import json
+
+    from scoring.bundle import MANIFEST
+
+    settings, _, _ = trained
+    version = (settings.bundles_root / "CURRENT").read_text()
+    dst = tmp_path / version
+    shutil.copytree(settings.bundles_root / version, dst)
+    manifest = json.loads((dst / MANIFEST).read_text())
+    manifest["policy"]["urgent"] = manifest["policy"]["threshold"] / 2
+    (dst / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"policy refused: urgent .* must be at least the review threshold"):
+        Bundle.load(dst)
+
+
 def test_manifest_records_what_auditors_need(trained) -> None:
     settings, _, _ = trained
     b = Bundle.load(settings.bundles_root / (settings.bundles_root / "CURRENT").read_text())
