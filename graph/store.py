@@ -40,11 +40,6 @@ SCHEMA_VERSION = "2"
 #: by every claim and read by nothing (the index is rebuilt from ``graph_claims``, whose rows
 #: hold each claim's keys). Writing them cost 3-7 % of a micro-batch's CPU (2026-12-07).
 _DROPPED_IN_2 = ("graph_keys", "graph_edges")
-#: Indexes of ``graph_claims`` stores made before 2026-12-07 had, dropped where found
-#: (:func:`create_tables`): nothing reads the claims by entity (the index answers from memory),
-#: and the index took a page of random position per claim in every commit (2 % of the CPU of
-#: an API micro-batch of 1-2 claims).
-_DROPPED_INDEXES = frozenset({"ix_graph_claims_entity_id"})
 
 metadata = sa.MetaData()
 
@@ -59,7 +54,7 @@ claims_table = sa.Table(
     metadata,
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("claim_id", sa.String(128), nullable=False, unique=True),
-    sa.Column("entity_id", sa.BigInteger, nullable=False),
+    sa.Column("entity_id", sa.BigInteger, nullable=False, index=True),
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("program", sa.String(64), nullable=False),
     sa.Column("amount", sa.Float, nullable=False),
@@ -105,8 +100,7 @@ def create_tables(engine: sa.Engine) -> None:
     """Create the ``graph_*`` tables and their indexes where missing (a no-op when they exist).
 
     An index added to the layout after a store was made is created in it here (``create_all``
-    creates a table's indexes only with the table), and one the layout no longer has is
-    dropped. A SQLite file is switched to write-ahead
+    creates a table's indexes only with the table). A SQLite file is switched to write-ahead
     logging, so one small write per claim does not wait for a full sync of the file
     (``synchronous=NORMAL`` is set per write transaction).
     """
@@ -114,11 +108,6 @@ def create_tables(engine: sa.Engine) -> None:
     for table in metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
-    found = {ix["name"] for ix in sa.inspect(engine).get_indexes(claims_table.name)}
-    if _DROPPED_INDEXES & found:
-        with engine.begin() as conn:
-            for name in sorted(_DROPPED_INDEXES & found):
-                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")

@@ -68,26 +68,6 @@ def test_opening_a_store_made_before_an_index_was_added_creates_the_index(tmp_pa
     assert "ix_graph_entities_seq" in " ".join(str(r[-1]) for r in plan)
 
 
-def test_opening_a_store_drops_the_claims_entity_index_nothing_reads(tmp_path):
-    """Stores made before 2026-12-07 indexed graph_claims by entity; opening one drops that
-    index (every commit paid a page for it), and the graph answers as before."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    store.create_tables(engine)
-    with engine.begin() as conn:  # the layout as it was
-        conn.exec_driver_sql("CREATE INDEX ix_graph_claims_entity_id ON graph_claims (entity_id)")
-    X = generate(100, seed=13)
-    g = IdentityGraph.open(engine, KEY, COLUMNS)
-    F = g.build(X)
-    assert "ix_graph_claims_entity_id" not in {
-        ix["name"] for ix in sa.inspect(engine).get_indexes("graph_claims")
-    }
-    again = IdentityGraph.open(engine, KEY, COLUMNS)  # rebuilt from the tables
-    for cid in X["claim_id"].iloc[::10]:
-        assert again.entity_of(cid) == g.entity_of(cid)
-        assert np.array_equal(again.index.claim_features(cid), F.loc[cid].to_numpy())
-    engine.dispose()
-
-
 def test_a_builds_claims_are_counted_and_need_the_columns():
     """A batch build's claims are counted as pending, not kept one by one: their rows come from
     the chunk's columns, and without them the rows cannot be taken."""
