@@ -16,7 +16,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, cast
 
@@ -200,13 +200,11 @@ def serve() -> None:
     conn: sa.Connection | None = None
     bulk = False
     flusher: _Flusher | None = None
-    unlock = ExitStack()  # gives the writers' lock of a SQLite file back, at the end
     if database is not None:
         conn = sa.create_engine(database).connect()
         bulk = store.bulk_journal(conn)
-        unlock.enter_context(store.unlocking(conn))
         conn.begin()
-        store.lock(conn)
+        store.lock(conn, file_lock=False)  # the build's process holds the writers' lock file
         path = sa.make_url(database).database
         if bulk and path and hasattr(os, "fdatasync"):
             flusher = _Flusher(path)
@@ -221,7 +219,6 @@ def serve() -> None:
             conn.engine.dispose()
         if flusher is not None:
             flusher.close()
-        unlock.close()
 
 
 def _serve(

@@ -370,44 +370,48 @@ class IdentityGraph:
         missing = [c for c in needed if c not in X]
         if missing:
             raise ValueError(f"claims frame must have columns {missing}, got {list(X.columns)}")
-        self.sync()
-        index = self.index
-        first_row = len(index.claim_entity)
-        enabled = gc.isenabled()
-        gc.disable()  # millions of long-lived objects: no full collections while they are made
-        helper: BuildHelper | None = None
-        try:
-            # the helper (a build of more than one chunk) starts while the frame is sorted
-            with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
-                # a sorted copy of the columns the graph reads only (a claims frame has many
-                # more), its index the rows' positions in X
-                ordered = (
-                    X[needed]
-                    .reset_index(drop=True)
-                    .sort_values(["submitted_at", "claim_id"], kind="stable")
-                )
-                index.reserve(first_row + len(X))
-                sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
-                bounds = np.cumsum([0, *sizes])
-                parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-                if helper is not None:
-                    self._build_with_helper(parts, helper)
-                else:
-                    with store.transaction(self.engine) as conn:
-                        store.lock(conn)
-                        for part in parts:
-                            chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
-                            added = self._ingest(chunk.claims())
-                            self._write_rows(conn, chunk.rows(added, index))
-        except BaseException:
-            if helper is not None and helper.database is not None:
-                self._restore_wal()
-            self._reload()  # the index is ahead of a store that rolled back
-            raise
-        finally:
-            gc.freeze()  # the index is long-lived: keep it out of later full collections
-            if enabled:
-                gc.enable()
+        # On a SQLite file the writers' lock is held from this read of the state to the last
+        # commit (its helper process writes under it); on PostgreSQL the build's transaction
+        # takes the advisory lock and loads what came in since this read.
+        with store.writers(self.engine):
+            self.sync()
+            index = self.index
+            first_row = len(index.claim_entity)
+            enabled = gc.isenabled()
+            gc.disable()  # millions of long-lived objects: no full collections while they are made
+            helper: BuildHelper | None = None
+            try:
+                # the helper (a build of more than one chunk) starts while the frame is sorted
+                with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
+                    # a sorted copy of the columns the graph reads only (a claims frame has many
+                    # more), its index the rows' positions in X
+                    ordered = (
+                        X[needed]
+                        .reset_index(drop=True)
+                        .sort_values(["submitted_at", "claim_id"], kind="stable")
+                    )
+                    index.reserve(first_row + len(X))
+                    sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
+                    bounds = np.cumsum([0, *sizes])
+                    parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                    if helper is not None:
+                        self._build_with_helper(parts, helper)
+                    else:
+                        with store.transaction(self.engine) as conn:
+                            self._lock_and_sync(conn)
+                            for part in parts:
+                                chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
+                                added = self._ingest(chunk.claims())
+                                self._write_rows(conn, chunk.rows(added, index))
+            except BaseException:
+                if helper is not None and helper.database is not None:
+                    self._restore_wal()
+                self._reload()  # the index is ahead of a store that rolled back
+                raise
+            finally:
+                gc.freeze()  # the index is long-lived: keep it out of later full collections
+                if enabled:
+                    gc.enable()
         logger.info(
             "identity graph built: %d claims, %d entities%s",
             len(X),
@@ -461,7 +465,7 @@ class IdentityGraph:
             self._pipeline(parts, helper, None)
             return
         with store.transaction(self.engine) as conn:
-            store.lock(conn)
+            self._lock_and_sync(conn)
             self._pipeline(parts, helper, conn)
 
     def _pipeline(

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -163,64 +165,138 @@ def migrate(conn: sa.Connection, meta: dict[str, str]) -> dict[str, str]:
     return read_meta(conn)
 
 
-def lock(conn: sa.Connection) -> None:
+def lock(conn: sa.Connection, *, file_lock: bool = True) -> None:
     """Serialise writers for the rest of this transaction: a PostgreSQL advisory lock; on a
     SQLite file, the writers' lock file (taken in :func:`transaction` or
-    :meth:`graph.IdentityGraph.writing`, which give it back after the commit)."""
+    :meth:`graph.IdentityGraph.writing`, which give it back after the commit). A build's helper
+    process writes under its parent's (``file_lock=False``)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
     elif conn.dialect.name == "sqlite":
         _sqlite_write_mode(conn)
-        _lock_file(conn)
+        if file_lock:
+            _lock_file(conn)
 
 
-#: ``conn.info`` entries: the descriptor of the writers' lock file a SQLite connection holds,
-#: and the mark that its transaction gives the lock back when it ends
-_FILE_LOCK = "graph_writer_lock_fd"
-_UNLOCKS = "graph_writer_lock_given_back"
+#: ``conn.info`` entry: the list of files whose writers' lock the connection's transaction
+#: took (:func:`unlocking` made it, and gives those locks back from its own reference)
+_FILE_LOCKS = "graph_writer_locks"
+#: How long a writer waits for another process's writers' lock, as SQLite's busy timeout
+LOCK_WAIT_S = 30.0
+
+_held_lock = threading.Lock()
+#: Files whose writers' lock this process holds: path -> [thread, descriptor, depth]
+_held: dict[str, list[int]] = {}
+
+
+def _acquire_file(path: str) -> None:
+    """Take the writers' lock of SQLite file ``path`` (``<path>-graph.lock``) for this thread,
+    waiting at most :data:`LOCK_WAIT_S`. A thread that holds it takes it again at once (a
+    build holds it throughout, its transactions take it again); another thread of this
+    process waits, as another process does."""
+    me = threading.get_ident()
+    with _held_lock:
+        mine = _held.get(path)
+        if mine is not None and mine[0] == me:
+            mine[2] += 1
+            return
+    fd = os.open(f"{path}-graph.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _flock(fd, path)
+    except BaseException:
+        os.close(fd)  # closing the descriptor gives the lock back
+        raise
+    with _held_lock:
+        _held[path] = [me, fd, 1]
+
+
+def _flock(fd: int, path: str) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause = 0.0001
+    while True:  # flock has no timeout: poll, from 0.1 ms up to 5 ms between tries
+        time.sleep(pause)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the identity graph's writers' lock ({path}-graph.lock) was held by another "
+                    f"writer for {LOCK_WAIT_S:.0f} s"
+                ) from None
+            pause = min(2 * pause, 0.005)
+
+
+def _release_file(path: str) -> None:
+    with _held_lock:
+        mine = _held[path]
+        mine[2] -= 1
+        if mine[2]:
+            return
+        del _held[path]
+    os.close(mine[1])
+
+
+@contextmanager
+def writers(engine: sa.Engine) -> Iterator[None]:
+    """Hold a SQLite file's writers' lock for a whole operation of several transactions (a
+    build, from its first read of the state to its last commit); a no-op elsewhere (on
+    PostgreSQL each transaction takes the advisory lock, :func:`lock`)."""
+    path = sqlite_file(engine)
+    if path is None:
+        yield
+        return
+    _acquire_file(path)
+    try:
+        yield
+    finally:
+        _release_file(path)
 
 
 def _lock_file(conn: sa.Connection) -> None:
-    """Wait for, then hold, the writers' lock of a SQLite file (``<file>-graph.lock``) until
-    :func:`unlock_file`: the graph's writers in every process take it before they read the
-    state they write on, as PostgreSQL's take the advisory lock.
+    """Wait for, then hold until the transaction ends (:func:`unlocking`), the writers' lock of
+    a SQLite file: the graph's writers in every process take it before they read the state they
+    write on, as PostgreSQL's take the advisory lock.
 
     SQLite's own write lock could not serve: a transaction takes it at its first write, after
     the state was read, and a writer that finds it taken polls, sleeping 1, 2, 5, 10 ms and
-    more between tries. ``flock`` wakes the next writer when the lock is given back.
+    more between tries. ``flock`` lets the next writer in as soon as the lock is given back.
     """
-    if conn.info.get(_FILE_LOCK) is not None:
-        return
     path = sqlite_file(conn.engine)
     if path is None:  # in memory: one connection, one process
         return
-    if not conn.info.get(_UNLOCKS):
+    taken = conn.info.get(_FILE_LOCKS)
+    if taken is None:
         raise RuntimeError(
             "the identity graph's SQLite lock taken outside store.transaction() or "
             "IdentityGraph.writing(): nothing would give it back"
         )
-    fd = os.open(f"{path}-graph.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except BaseException:
-        os.close(fd)
-        raise
-    conn.info[_FILE_LOCK] = fd
+    if path in taken:
+        return
+    _acquire_file(path)
+    taken.append(path)
 
 
 @contextmanager
 def unlocking(conn: sa.Connection) -> Iterator[None]:
-    """Around a transaction of ``conn``: give back the writers' lock of a SQLite file (if it
-    took it) once the transaction has committed or rolled back."""
-    info = conn.info  # the pooled connection's: still there once ``conn`` is closed
-    info[_UNLOCKS] = True
+    """Around a transaction of ``conn``: give back the writers' locks it took (:func:`lock`)
+    once it has committed or rolled back. The list of them is this call's own: a connection
+    the pool hands out again meanwhile (after a failure) cannot lose or share it."""
+    taken: list[str] = []
+    info = conn.info  # the pooled connection's
+    info[_FILE_LOCKS] = taken
     try:
         yield
     finally:
-        info[_UNLOCKS] = False
-        fd = info.pop(_FILE_LOCK, None)
-        if fd is not None:
-            os.close(fd)  # closing the descriptor gives the lock back
+        if info.get(_FILE_LOCKS) is taken:
+            del info[_FILE_LOCKS]
+        for path in taken:
+            _release_file(path)
 
 
 @contextmanager

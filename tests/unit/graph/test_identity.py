@@ -376,6 +376,13 @@ def test_sqlite_writes_share_a_held_connection_and_a_failure_gives_it_back(tmp_p
     assert g._writer is None and held is not None and held.closed
 
 
+def as_claim(r):
+    """A claim from a row of fraudlens.synth.generate."""
+    identity = {c: (None if r[c] != r[c] else str(r[c])) for c in COLUMNS}
+    ts = r["submitted_at"].to_pydatetime()
+    return Claim(r["claim_id"], ts, r["program"], float(r["amount"]), identity, {}, {})
+
+
 def test_two_writers_of_one_sqlite_file_take_turns_and_agree(tmp_path):
     """Two graphs on one SQLite file (a server and a batch job, each its own process) adding
     claims at the same time: each waits for the other's commit and loads its rows before it
@@ -392,11 +399,6 @@ def test_two_writers_of_one_sqlite_file_take_turns_and_agree(tmp_path):
     a = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
     a.build(X.iloc[:400])
     b = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
-
-    def as_claim(r):
-        identity = {c: (None if r[c] != r[c] else str(r[c])) for c in COLUMNS}
-        ts = r["submitted_at"].to_pydatetime()
-        return Claim(r["claim_id"], ts, r["program"], float(r["amount"]), identity, {}, {})
 
     errors: list[BaseException] = []
     start = threading.Barrier(2)
@@ -451,4 +453,80 @@ def test_the_sqlite_writers_lock_is_only_taken_where_it_is_given_back(tmp_path):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("with_helper", [False, True], ids=["one process", "helper writes"])
+def test_a_build_and_another_writer_of_one_sqlite_file_take_turns(tmp_path, monkeypatch, with_helper):
+    """A build holds the writers' lock of a SQLite file from its first read of the state to its
+    last commit, its helper process writing under it: a writer that comes in after that read
+    waits for the build, then adds its claim on top. Before, it wrote in between and the build
+    failed on graph_claims.seq."""
+    import threading
+    import time
+
+    import graph.identity as identity_module
+    from fraudlens.database import make_engine
+    from fraudlens.synth import generate
+
+    if with_helper:
+        monkeypatch.setattr(identity_module, "BUILD_CHUNK", 200)  # a build of several chunks
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    X = generate(600, seed=5)
+    a = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
+    a.build(X.iloc[:100])
+    b = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
+    read_state = a.sync
+    late = as_claim(X.iloc[100])
+    added: list = []
+    writers: list[threading.Thread] = []
+
+    def read_then_another_writer_comes():
+        changed = read_state()
+        writer = threading.Thread(target=lambda: added.append(b.add(late)))
+        writer.start()
+        writers.append(writer)
+        time.sleep(0.2)  # it would have committed by now, were the state not held
+        return changed
+
+    monkeypatch.setattr(a, "sync", read_then_another_writer_comes)
+    F = a.build(X.iloc[101:])
+    writers[0].join()
+    monkeypatch.undo()
+    assert len(added) == 1 and len(F) == len(X) - 101
+    for g in (a, b):
+        g.sync()
+    assert a.version == b.version == f"g{len(X)}-p0"
+    assert a.features(late) == b.features(late) == added[0]
+    with a.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM graph_claims").scalar() == len(X)
+    for g in (a, b):
+        g.engine.dispose()
+
+
+def test_the_writers_lock_survives_a_connection_the_pool_hands_out_again(tmp_path):
+    """A transaction whose connection SQLAlchemy invalidated (a disconnect, an interrupt in a
+    statement) goes back to the pool at once, and the next checkout clears its ``info``: the
+    lock the transaction took is still given back when it ends."""
+    import fcntl
+    import os
+
+    from fraudlens.database import make_engine
+    from graph import store
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    store.create_tables(engine)
+    with pytest.raises(KeyboardInterrupt), store.transaction(engine) as conn:
+        store.lock(conn)
+        conn.invalidate()
+        with engine.connect() as other:  # the same pooled record, its info cleared
+            other.exec_driver_sql("SELECT 1")
+        raise KeyboardInterrupt
+    fd = os.open(tmp_path / "g.db-graph.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free
+    finally:
+        os.close(fd)
+    with store.writers(engine), store.transaction(engine) as conn:
+        store.lock(conn)  # the thread holding the lock takes it again (a build's transactions)
     engine.dispose()
