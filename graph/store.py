@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,18 +190,26 @@ _held_lock = threading.Lock()
 _held: dict[str, list[int]] = {}
 
 
+@lru_cache(maxsize=64)
+def _lock_path(database: str) -> str:
+    """The writers' lock file of a SQLite file, beside the file itself: the same for every
+    spelling of its path (relative, through a symbolic link)."""
+    return f"{os.path.realpath(database)}-graph.lock"
+
+
 def _acquire_file(path: str) -> None:
     """Take the writers' lock of SQLite file ``path`` (``<path>-graph.lock``) for this thread,
     waiting at most :data:`LOCK_WAIT_S`. A thread that holds it takes it again at once (a
     build holds it throughout, its transactions take it again); another thread of this
     process waits, as another process does."""
+    path = _lock_path(path)
     me = threading.get_ident()
     with _held_lock:
         mine = _held.get(path)
         if mine is not None and mine[0] == me:
             mine[2] += 1
             return
-    fd = os.open(f"{path}-graph.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _flock(fd, path)
     except BaseException:
@@ -226,13 +235,14 @@ def _flock(fd: int, path: str) -> None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"the identity graph's writers' lock ({path}-graph.lock) was held by another "
-                    f"writer for {LOCK_WAIT_S:.0f} s"
+                    f"the identity graph's writers' lock ({path}) was held by another writer "
+                    f"for {LOCK_WAIT_S:.0f} s"
                 ) from None
             pause = min(2 * pause, 0.005)
 
 
 def _release_file(path: str) -> None:
+    path = _lock_path(path)
     with _held_lock:
         mine = _held[path]
         mine[2] -= 1

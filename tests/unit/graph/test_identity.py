@@ -530,3 +530,32 @@ def test_the_writers_lock_survives_a_connection_the_pool_hands_out_again(tmp_pat
     with store.writers(engine), store.transaction(engine) as conn:
         store.lock(conn)  # the thread holding the lock takes it again (a build's transactions)
     engine.dispose()
+
+
+def test_every_spelling_of_a_sqlite_files_path_shares_its_writers_lock(tmp_path):
+    """A store opened through a symbolic link (or a relative path) takes the same lock file as
+    through its real path: writers exclude each other however they name the file."""
+    import fcntl
+    import os
+
+    from fraudlens.database import make_engine
+    from graph import store
+
+    real = tmp_path / "real.db"
+    link = tmp_path / "link.db"
+    real_engine = make_engine(f"sqlite:///{real}")
+    store.create_tables(real_engine)
+    link.symlink_to(real)
+    link_engine = make_engine(f"sqlite:///{link}")
+    with store.transaction(link_engine) as conn:
+        store.lock(conn)
+        assert (tmp_path / "real.db-graph.lock").exists()
+        assert not (tmp_path / "link.db-graph.lock").exists()
+        fd = os.open(tmp_path / "real.db-graph.lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # held: another writer would wait
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    for engine in (real_engine, link_engine):
+        engine.dispose()
