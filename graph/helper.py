@@ -213,7 +213,7 @@ def serve() -> None:
     finally:
         # Closing any descriptor of the file drops this process's locks on it (POSIX locks
         # belong to the process): the connection rolls back whatever it did not commit, and
-        # lets the file go, first; then the writers' lock goes back.
+        # lets the file go, first.
         if conn is not None:
             conn.close()
             conn.engine.dispose()

@@ -380,6 +380,7 @@ class IdentityGraph:
             enabled = gc.isenabled()
             gc.disable()  # millions of long-lived objects: no full collections while they are made
             helper: BuildHelper | None = None
+            loaded = False
             try:
                 # the helper (a build of more than one chunk) starts while the frame is sorted
                 with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
@@ -394,11 +395,13 @@ class IdentityGraph:
                     sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
                     bounds = np.cumsum([0, *sizes])
                     parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                    # rows another worker wrote since the read above (PostgreSQL) come
+                    # before this build's: then the answer looks each claim's row up
                     if helper is not None:
-                        self._build_with_helper(parts, helper)
+                        loaded = self._build_with_helper(parts, helper)
                     else:
                         with store.transaction(self.engine) as conn:
-                            self._lock_and_sync(conn)
+                            loaded = self._lock_and_sync(conn)
                             for part in parts:
                                 chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
                                 added = self._ingest(chunk.claims())
@@ -424,7 +427,7 @@ class IdentityGraph:
         del ordered, parts  # the sorted copy is not needed for the answer
         ids = X["claim_id"].astype(str).tolist()
         rows: list[int] | NDArray[np.intp]
-        if len(index.claim_entity) - first_row == len(X):  # every claim added, in sorted order
+        if not loaded and len(index.claim_entity) - first_row == len(X):  # all added, in order
             rows = np.empty(len(X), dtype=np.intp)
             rows[order] = np.arange(first_row, first_row + len(X))
         else:
@@ -450,7 +453,7 @@ class IdentityGraph:
             ingest(x, new_entity_number)
         return _Added(skipped, first_seq, first_row, len(index.claim_entity))
 
-    def _build_with_helper(self, parts: list[pd.DataFrame], helper: BuildHelper) -> None:
+    def _build_with_helper(self, parts: list[pd.DataFrame], helper: BuildHelper) -> bool:
         """Ingest chunks while a helper process hashes each next one and writes each last one.
 
         The helper writes only to a store it can open itself (a SQLite file), and this process
@@ -459,14 +462,16 @@ class IdentityGraph:
         rows, in its own transaction. The names the helper sketched join this process's
         sketcher just before their chunk is ingested, and rows are written chunk by chunk with
         the same sequence numbers, so the store ends up with the rows a one-process build
-        writes.
+        writes. True when the lock brought rows another process wrote since the build read
+        the state (PostgreSQL; a SQLite file's writers' lock is held since that read).
         """
         if helper.database is not None:
             self._pipeline(parts, helper, None)
-            return
+            return False
         with store.transaction(self.engine) as conn:
-            self._lock_and_sync(conn)
+            loaded = self._lock_and_sync(conn)
             self._pipeline(parts, helper, conn)
+        return loaded
 
     def _pipeline(
         self, parts: list[pd.DataFrame], helper: BuildHelper, conn: sa.Connection | None

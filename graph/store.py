@@ -190,33 +190,42 @@ _held_lock = threading.Lock()
 _held: dict[str, list[int]] = {}
 
 
-@lru_cache(maxsize=64)
 def _lock_path(database: str) -> str:
     """The writers' lock file of a SQLite file, beside the file itself: the same for every
-    spelling of its path (relative, through a symbolic link)."""
-    return f"{os.path.realpath(database)}-graph.lock"
+    spelling of its path (relative to the current directory when asked, through a symbolic
+    link as the link stood when first asked)."""
+    return _real_lock_path(os.path.abspath(database))
 
 
-def _acquire_file(path: str) -> None:
-    """Take the writers' lock of SQLite file ``path`` (``<path>-graph.lock``) for this thread,
-    waiting at most :data:`LOCK_WAIT_S`. A thread that holds it takes it again at once (a
-    build holds it throughout, its transactions take it again); another thread of this
-    process waits, as another process does."""
-    path = _lock_path(path)
+@lru_cache(maxsize=256)
+def _real_lock_path(absolute: str) -> str:
+    return f"{os.path.realpath(absolute)}-graph.lock"  # 12 us: once per file
+
+
+def _acquire_file(database: str) -> str:
+    """Take the writers' lock of SQLite file ``database`` for this thread, waiting at most
+    :data:`LOCK_WAIT_S`; returns the lock file's path, which :func:`_release_file` takes. A
+    thread that holds it takes it again at once (a build holds it throughout, its transactions
+    take it again); another thread of this process waits, as another process does."""
+    path = _lock_path(database)
     me = threading.get_ident()
     with _held_lock:
         mine = _held.get(path)
         if mine is not None and mine[0] == me:
             mine[2] += 1
-            return
+            return path
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _flock(fd, path)
-    except BaseException:
+        with _held_lock:
+            _held[path] = [me, fd, 1]
+    except BaseException:  # an interrupt too: the lock never stays taken without its entry
+        with _held_lock:
+            if _held.get(path, [None, None])[1] == fd:
+                del _held[path]
         os.close(fd)  # closing the descriptor gives the lock back
         raise
-    with _held_lock:
-        _held[path] = [me, fd, 1]
+    return path
 
 
 def _flock(fd: int, path: str) -> None:
@@ -242,7 +251,7 @@ def _flock(fd: int, path: str) -> None:
 
 
 def _release_file(path: str) -> None:
-    path = _lock_path(path)
+    """Give back a writers' lock :func:`_acquire_file` took (``path``: the lock file's)."""
     with _held_lock:
         mine = _held[path]
         mine[2] -= 1
@@ -257,11 +266,11 @@ def writers(engine: sa.Engine) -> Iterator[None]:
     """Hold a SQLite file's writers' lock for a whole operation of several transactions (a
     build, from its first read of the state to its last commit); a no-op elsewhere (on
     PostgreSQL each transaction takes the advisory lock, :func:`lock`)."""
-    path = sqlite_file(engine)
-    if path is None:
+    database = sqlite_file(engine)
+    if database is None:
         yield
         return
-    _acquire_file(path)
+    path = _acquire_file(database)
     try:
         yield
     finally:
@@ -277,8 +286,8 @@ def _lock_file(conn: sa.Connection) -> None:
     the state was read, and a writer that finds it taken polls, sleeping 1, 2, 5, 10 ms and
     more between tries. ``flock`` lets the next writer in as soon as the lock is given back.
     """
-    path = sqlite_file(conn.engine)
-    if path is None:  # in memory: one connection, one process
+    database = sqlite_file(conn.engine)
+    if database is None:  # in memory: one connection, one process
         return
     taken = conn.info.get(_FILE_LOCKS)
     if taken is None:
@@ -286,10 +295,14 @@ def _lock_file(conn: sa.Connection) -> None:
             "the identity graph's SQLite lock taken outside store.transaction() or "
             "IdentityGraph.writing(): nothing would give it back"
         )
-    if path in taken:
+    if _lock_path(database) in taken:
         return
-    _acquire_file(path)
-    taken.append(path)
+    path = _acquire_file(database)
+    try:
+        taken.append(path)
+    except BaseException:
+        _release_file(path)
+        raise
 
 
 @contextmanager

@@ -97,6 +97,10 @@ class Bundle:
         """Load and verify a bundle; ``spec`` defaults to the spec saved inside it."""
         root = Path(root)
         manifest = verify(root)
+        try:
+            policy = Policy.from_dict(manifest["policy"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{root}: policy refused: {exc}") from None
         saved_spec = RecordSpec.load(root / "spec.yaml")
         if spec is not None and spec.hash != saved_spec.hash:
             raise BundleError(
@@ -110,10 +114,6 @@ class Bundle:
             calibration = (arrays["iso_x"], arrays["iso_y"])
         supervised = detectors.load(root / "supervised") if (root / "supervised").is_dir() else None
         rules = detectors.load(root / "rules") if (root / "rules").is_dir() else None
-        try:
-            policy = Policy.from_dict(manifest["policy"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{root}: policy refused: {exc}") from None
         return cls(
             root=root,
             manifest=manifest,

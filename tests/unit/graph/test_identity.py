@@ -559,3 +559,57 @@ def test_every_spelling_of_a_sqlite_files_path_shares_its_writers_lock(tmp_path)
             os.close(fd)
     for engine in (real_engine, link_engine):
         engine.dispose()
+
+
+def test_a_build_answers_each_claims_own_features_when_another_worker_wrote_first(tmp_path, monkeypatch):
+    """On PostgreSQL a build reads the state, then its transaction takes the advisory lock and
+    loads what another worker wrote meanwhile (here: SQLite with the build-long lock switched
+    off, as PostgreSQL has none). Those rows come before the build's, so the answer looks each
+    claim's row up: before, when the other worker had added one of the build's own claims, the
+    rows were shifted by one and every claim got another's features."""
+    import contextlib
+
+    from fraudlens.database import make_engine
+    from fraudlens.synth import generate
+    from graph import store
+
+    monkeypatch.setattr(store, "writers", lambda engine: contextlib.nullcontext())
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    X = generate(130, seed=5)
+    a = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
+    a.build(X.iloc[:100])
+    b = IdentityGraph.open(make_engine(url), KEY, COLUMNS)
+    batch = X.iloc[100:]
+    last = batch.sort_values(["submitted_at", "claim_id"]).iloc[-1]
+    read_state = a.sync
+
+    def read_then_another_worker_adds_one_of_the_claims():
+        changed = read_state()
+        b.add(as_claim(last))
+        return changed
+
+    monkeypatch.setattr(a, "sync", read_then_another_worker_adds_one_of_the_claims)
+    F = a.build(batch)
+    monkeypatch.undo()
+    for _, r in batch.iterrows():
+        stored = a.features(as_claim(r))
+        assert F.loc[r["claim_id"]].tolist() == [stored[k] for k in GRAPH_FEATURES]
+    for g in (a, b):
+        g.engine.dispose()
+
+
+def test_a_relative_path_names_the_lock_of_the_file_it_names_now(tmp_path, monkeypatch):
+    """A relative store path is resolved against the current directory when the lock is taken:
+    the same relative path in another directory is another file, with its own lock."""
+    from fraudlens.database import make_engine
+    from graph import store
+
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        engine = make_engine("sqlite:///g.db")
+        store.create_tables(engine)
+        with store.transaction(engine) as conn:
+            store.lock(conn)
+        engine.dispose()
+        assert (tmp_path / name / "g.db-graph.lock").exists()
