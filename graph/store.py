@@ -202,18 +202,17 @@ def _real_lock_path(absolute: str) -> str:
     return f"{os.path.realpath(absolute)}-graph.lock"  # 12 us: once per file
 
 
-def _acquire_file(database: str) -> str:
-    """Take the writers' lock of SQLite file ``database`` for this thread, waiting at most
-    :data:`LOCK_WAIT_S`; returns the lock file's path, which :func:`_release_file` takes. A
-    thread that holds it takes it again at once (a build holds it throughout, its transactions
-    take it again); another thread of this process waits, as another process does."""
-    path = _lock_path(database)
+def _acquire_file(path: str) -> None:
+    """Take the writers' lock file ``path`` (:func:`_lock_path`) for this thread, waiting at
+    most :data:`LOCK_WAIT_S`. A thread that holds it takes it again at once (a build holds it
+    throughout, its transactions take it again); another thread of this process waits, as
+    another process does."""
     me = threading.get_ident()
     with _held_lock:
         mine = _held.get(path)
         if mine is not None and mine[0] == me:
             mine[2] += 1
-            return path
+            return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _flock(fd, path)
@@ -225,7 +224,6 @@ def _acquire_file(database: str) -> str:
                 del _held[path]
         os.close(fd)  # closing the descriptor gives the lock back
         raise
-    return path
 
 
 def _flock(fd: int, path: str) -> None:
@@ -251,7 +249,7 @@ def _flock(fd: int, path: str) -> None:
 
 
 def _release_file(path: str) -> None:
-    """Give back a writers' lock :func:`_acquire_file` took (``path``: the lock file's)."""
+    """Give back a writers' lock :func:`_acquire_file` took."""
     with _held_lock:
         mine = _held[path]
         mine[2] -= 1
@@ -270,7 +268,8 @@ def writers(engine: sa.Engine) -> Iterator[None]:
     if database is None:
         yield
         return
-    path = _acquire_file(database)
+    path = _lock_path(database)
+    _acquire_file(path)
     try:
         yield
     finally:
@@ -295,9 +294,10 @@ def _lock_file(conn: sa.Connection) -> None:
             "the identity graph's SQLite lock taken outside store.transaction() or "
             "IdentityGraph.writing(): nothing would give it back"
         )
-    if _lock_path(database) in taken:
+    path = _lock_path(database)
+    if path in taken:
         return
-    path = _acquire_file(database)
+    _acquire_file(path)
     try:
         taken.append(path)
     except BaseException:
@@ -428,9 +428,7 @@ def lock_and_read_state(conn: sa.Connection) -> tuple[int, str]:
                 cursor.execute(lock_sql)
                 cursor.execute(read_sql)
         else:
-            if conn.dialect.name == "sqlite":
-                _sqlite_write_mode(conn)
-                _lock_file(conn)
+            lock(conn)
             cursor.execute(read_sql)
         values = dict(cursor.fetchall())
     finally:
