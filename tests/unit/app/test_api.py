@@ -177,7 +177,7 @@ def test_review_queue_page_lists_flagged_claims(api) -> None:
 def test_nothing_a_client_sends_gets_a_5xx(api) -> None:
     client, auth, _, records, _, _ = api
     rng = random.Random(7)
-    junk = [None, "", "x", -1, 1e308, True, [], {}, "2025-99-99", "🙂" * 10, 10**30]
+    junk = [None, "", "x", -1, 1e308, True, [], {}, "2025-99-99", "🙂" * 10, 10**30, 10**400]
     base = records[800]
     for i in range(150):
         rec = dict(base, claim_id=f"FUZZ-{i}")
@@ -185,6 +185,16 @@ def test_nothing_a_client_sends_gets_a_5xx(api) -> None:
             rec[rng.choice(list(base))] = rng.choice(junk)
         r = client.post("/v1/score", json=rec, headers=auth)
         assert r.status_code < 500, (rec, r.text)
+
+
+def test_an_integer_beyond_any_float_is_a_422_naming_its_field(api) -> None:
+    """``float()`` of an integer of 309 digits or more raises OverflowError (a 500 before)."""
+    client, auth, _, records, _, _ = api
+    for column in ("amount", "household_size"):
+        rec = {**records[801], "claim_id": f"API-HUGE-{column}", column: 10**400}
+        r = client.post("/v1/score", json=rec, headers=auth)
+        assert r.status_code == 422, r.text
+        assert [p["field"] for p in r.json()["problems"]] == [column]
 
 
 def test_rate_limit_gives_429_with_retry_after(api) -> None:
