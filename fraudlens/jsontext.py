@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -68,7 +69,45 @@ def json_text(value: Any) -> str:
     >>> json_text({"risk": 0.25, "scores": [1e-07, float("nan")], "note": "élevé"})
     '{"risk":0.25,"scores":[1e-7,null],"note":"élevé"}'
     """
+    return json_utf8(value).decode()
+
+
+def json_utf8(value: Any) -> bytes:
+    """:func:`json_text` as UTF-8 bytes (what an answer's body is): orjson writes bytes, so an
+    answer skips a decode and an encode.
+
+    >>> json_utf8({"risk": 0.5, "reasons": [], "case_id": None})
+    b'{"risk":0.5,"reasons":[],"case_id":null}'
+    """
     try:
-        return orjson.dumps(value, option=_ORJSON).decode()
+        return orjson.dumps(value, option=_ORJSON)
     except TypeError:
-        return _fallback(value)
+        return _fallback(value).encode()
+
+
+def parse_json(data: bytes) -> Any:
+    """The value of a JSON document, exactly as ``json.loads`` reads it.
+
+    orjson reads a well-formed UTF-8 document in about a quarter of ``json.loads``' time, and
+    gives the same value (the same floats, the last of repeated keys). What orjson refuses and
+    ``json.loads`` takes (the ``NaN`` / ``Infinity`` tokens, UTF-16 text, a lone surrogate
+    escape) is read by ``json.loads``, which also raises what it always raised for text that is
+    not JSON (``ValueError``, or ``RecursionError`` for deep nesting). orjson reads an integer
+    beyond 64 bits as a float, ``json.loads`` as an int (an id ``"18446744073709551616"`` sent as a
+    number must stay that id): a document with 19 digits in a row goes to ``json.loads`` too.
+
+    >>> parse_json(b'{"amount": 12.5, "amount": NaN}')
+    {'amount': nan}
+    >>> parse_json(b'{"claim_id": 18446744073709551616}')
+    {'claim_id': 18446744073709551616}
+    """
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+#: 19 digits in a row: possibly an integer orjson would read as a float (beyond int64's range).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")

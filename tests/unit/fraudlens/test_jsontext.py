@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fraudlens.jsontext import StrictJson, finite, json_text
+from fraudlens.jsontext import StrictJson, finite, json_text, json_utf8, parse_json
 
 
 def strict_loads(text: str):
@@ -77,3 +77,38 @@ def test_every_float_reads_back_as_itself() -> None:
     back = strict_loads(json_text({"v": values.tolist()}))["v"]
     assert back == values.tolist()
     assert all(math.copysign(1, b) == math.copysign(1, v) for b, v in zip(back, values, strict=True))
+
+
+DOCUMENTS = [
+    b'{"claim_id": "c-1", "amount": 1093.2, "note": "\\u00e9l\\u00e8ve", "n": [1, -2, 0.1]}',
+    b'{"a": 1, "a": 2}',  # the last of repeated keys
+    b'{"amount": NaN, "x": Infinity, "y": -Infinity}',  # tokens only json.loads takes
+    b'{"amount": 1e400}',  # beyond a float: json.loads gives inf
+    b'{"claim_id": 18446744073709551616, "n": -9223372036854775809}',  # beyond 64 bits: ints
+    b'{"phone": 9300000000000000000}',  # 19 digits
+    b'{"s": "\\ud800"}',  # a lone surrogate
+    '{"a": 1}'.encode("utf-16"),
+    b'\xef\xbb\xbf{"a": 1}',  # a UTF-8 byte order mark
+    b' {"a": 1e-7, "b": 5e-324, "c": -0.0} ',
+]
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS)
+def test_parse_json_reads_what_json_loads_reads(doc: bytes) -> None:
+    got, want = parse_json(doc), json.loads(doc)
+    assert repr(got) == repr(want)  # repr: nan == nan, int vs float, -0.0 vs 0.0
+    assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+@pytest.mark.parametrize("doc", [b"", b"{", b'{"a": 01}', b'{"a": 1}x', b"[" * 5000 + b"]" * 5000, b"\xff"])
+def test_parse_json_refuses_what_json_loads_refuses(doc: bytes) -> None:
+    with pytest.raises((ValueError, RecursionError)) as theirs:
+        json.loads(doc)
+    with pytest.raises(theirs.type):
+        parse_json(doc)
+
+
+def test_json_utf8_is_json_text() -> None:
+    value = {"risk": 0.25, "x": math.nan, "name": "Zoë", "n": 10**30}
+    assert json_utf8(value) == json_text(value).encode()
+    assert json.loads(json_utf8({"risk": 0.25, "name": "Zoë"})) == {"risk": 0.25, "name": "Zoë"}
