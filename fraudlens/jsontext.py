@@ -82,7 +82,9 @@ def json_utf8(value: Any) -> bytes:
     try:
         return orjson.dumps(value, option=_ORJSON)
     except TypeError:
-        return _fallback(value).encode()
+        # an unpaired surrogate in a string is written as its JSON escape (orjson refuses it,
+        # UTF-8 cannot hold it); fraudlens' checks keep them out, this keeps an answer an answer
+        return _fallback(value).encode("utf-8", "backslashreplace")
 
 
 def parse_json(data: bytes) -> Any:

@@ -337,7 +337,7 @@ class RecordSpec:
             known = set(self.columns)
             for key in record:
                 if key not in known:
-                    errors.append(FieldError(str(key), "no such field in the record spec", "a value"))
+                    errors.append(FieldError(_printable(str(key)), "no such field in the record spec", "a value"))
         if errors:
             return Rejection(claim_id, row, tuple(errors))
         assert claim_id is not None and ts is not None and program is not None and amount is not None
@@ -374,7 +374,7 @@ class RecordSpec:
         out: dict[str, pd.Series] = {}
 
         ids = frame[self.id_column]
-        id_str = ids.astype("string").str.strip()
+        id_str = _as_text(ids, bad)
         bad |= id_str.isna().to_numpy() | (id_str == "").fillna(True).to_numpy()
         out[self.id_column] = id_str
 
@@ -531,6 +531,32 @@ def _missing(v: Any) -> bool:
     return isinstance(v, str) and v.strip() == ""
 
 
+def unicode_ok(text: str) -> bool:
+    """Whether ``text`` is Unicode text that UTF-8 can hold: no unpaired surrogate, which a JSON
+    escape (a lone ``\\ud800``) or a Python string can carry, and no database, file or JSON
+    answer can store.
+
+    >>> unicode_ok("Zoë"), unicode_ok("x" + chr(0xD800))
+    (True, False)
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """``text`` with each unpaired surrogate written as its escape (a rejected id, to name it)."""
+    return text if unicode_ok(text) else text.encode("utf-8", "backslashreplace").decode("ascii")
+
+
+#: What a text field expects when it got an unpaired surrogate.
+_UNICODE = "without an unpaired surrogate"
+
+
 def _show(v: Any) -> str:
     if _missing(v):
         return "nothing"
@@ -550,12 +576,16 @@ def mask_value(v: Any) -> str:
 
 
 def _check_id(v: Any, column: str, errors: list[FieldError]) -> str | None:
-    if type(v) is str and (s := v.strip()):
+    if type(v) is str and (s := v.strip()) and (s.isascii() or unicode_ok(s)):
         return s
     if _missing(v) or isinstance(v, bool | float | dict | list):
         errors.append(FieldError(column, "a non-empty text id", _show(v)))
-        return None if _missing(v) else str(v)
-    return str(v).strip()
+        return None if _missing(v) else _printable(str(v))
+    s = str(v).strip()
+    if not unicode_ok(s):
+        errors.append(FieldError(column, f"a text id {_UNICODE}", _show(v)))
+        return _printable(s)  # the rejection names the claim by it
+    return s
 
 
 #: Plain ISO 8601 date-times (what APIs send): parsed by the standard library, which gives the
@@ -631,7 +661,7 @@ def _check_number(v: Any, f: NumericField, errors: list[FieldError]) -> float | 
 
 
 def _check_category(v: Any, f: CategoricalField, errors: list[FieldError]) -> str | None:
-    if type(v) is str and (s := v.strip()) and (not f.values or s in f.values):
+    if type(v) is str and (s := v.strip()) and (s in f.values if f.values else s.isascii() or unicode_ok(s)):
         return s
     if _missing(v):
         if f.required:
@@ -641,14 +671,14 @@ def _check_category(v: Any, f: CategoricalField, errors: list[FieldError]) -> st
         errors.append(FieldError(f.column, f.expected, _show(v)))
         return None
     s = str(v).strip()
-    if f.values and s not in f.values:
-        errors.append(FieldError(f.column, f.expected, _show(v)))
+    if (f.values and s not in f.values) or not unicode_ok(s):
+        errors.append(FieldError(f.column, f.expected if f.values else f"{f.expected} {_UNICODE}", _show(v)))
         return None
     return s
 
 
 def _check_identity(v: Any, f: IdentityField, errors: list[FieldError]) -> str | None:
-    if type(v) is str and (s := v.strip()):
+    if type(v) is str and (s := v.strip()) and (s.isascii() or unicode_ok(s)):
         return s
     if _missing(v):
         if f.required:
@@ -657,7 +687,11 @@ def _check_identity(v: Any, f: IdentityField, errors: list[FieldError]) -> str |
     if not isinstance(v, str | int | np.integer) or isinstance(v, bool):
         errors.append(FieldError(f.column, f"a {f.kind} value as text", mask_value(v)))
         return None
-    return str(v).strip()
+    s = str(v).strip()
+    if not unicode_ok(s):
+        errors.append(FieldError(f.column, f"a {f.kind} value {_UNICODE}", mask_value(v)))
+        return None
+    return s
 
 
 def _check_label(v: Any, f: LabelField, errors: list[FieldError]) -> Any:
@@ -669,7 +703,10 @@ def _check_label(v: Any, f: LabelField, errors: list[FieldError]) -> Any:
             errors.append(FieldError(f.column, "0 or 1", _show(v)))
             return None
         return int(x)  # type: ignore[arg-type]
-    return str(v)
+    if not unicode_ok(text := str(v)):
+        errors.append(FieldError(f.column, f"text {_UNICODE}", _show(v)))
+        return None
+    return text
 
 
 # --- vectorised checks (a frame); each marks rows that the scalar check would reject --------
@@ -680,7 +717,7 @@ def _parse_timestamps(col: pd.Series) -> pd.Series:
         return col.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(col.dtype):
         return col.dt.tz_localize("UTC")
-    text = col.astype("string").str.strip()
+    text = _as_text(col, np.zeros(len(col), dtype=bool))  # a bad text is no date-time: NaT
     return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
 
 
@@ -693,7 +730,7 @@ def _vec_number(col: pd.Series, f: NumericField, bad: np.ndarray) -> pd.Series:
             x = col.astype("float64")
             present = col.notna().to_numpy()
         else:
-            text = col.astype("string").str.strip()
+            text = _as_text(col, bad)
             present = (text.notna() & (text != "")).fillna(False).to_numpy()
             x = pd.to_numeric(text, errors="coerce").astype("float64")
     v = x.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -717,7 +754,7 @@ def _vec_category(col: pd.Series, f: CategoricalField, bad: np.ndarray) -> pd.Se
         bad |= present
         text = pd.Series(pd.NA, index=col.index, dtype="string")
     else:
-        text = col.astype("string").str.strip()
+        text = _as_text(col, bad)
     present = (text.notna() & (text != "")).fillna(False).to_numpy()
     wrong = np.zeros(len(col), dtype=bool)
     if f.values:
@@ -733,7 +770,7 @@ def _vec_identity(col: pd.Series, f: IdentityField, bad: np.ndarray) -> pd.Serie
         bad |= col.notna().to_numpy()
         text = pd.Series(pd.NA, index=col.index, dtype="string")
     else:
-        text = col.astype("string").str.strip()
+        text = _as_text(col, bad)
     present = (text.notna() & (text != "")).fillna(False).to_numpy()
     if f.required:
         bad |= ~present
@@ -742,12 +779,27 @@ def _vec_identity(col: pd.Series, f: IdentityField, bad: np.ndarray) -> pd.Serie
 
 def _vec_label(col: pd.Series, f: LabelField, bad: np.ndarray) -> pd.Series:
     if f.kind == "binary":
-        text = col.astype("string").str.strip()
+        text = _as_text(col, bad)
         present = (text.notna() & (text != "")).fillna(False).to_numpy()
         x = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad |= present & ~np.isin(x, [0.0, 1.0])
         return pd.Series(x, index=col.index).astype("Int64")
-    return col.astype("string")
+    before = bad.copy()
+    text = _as_text(col, bad, strip=False)
+    return text.where(~(bad & ~before), pd.NA)
+
+
+def _as_text(col: pd.Series, bad: np.ndarray, strip: bool = True) -> pd.Series:
+    """``col`` as pandas text (stripped). A value that is not Unicode text (an unpaired
+    surrogate: only a frame made in Python can hold one) marks its row bad and reads as
+    missing; pandas' text columns cannot hold it."""
+    try:
+        text = col.astype("string")
+    except UnicodeEncodeError:
+        wrong = np.fromiter((type(v) is str and not unicode_ok(v) for v in col), dtype=bool, count=len(col))
+        bad |= wrong
+        text = col.where(~wrong, None).astype("string")
+    return text.str.strip() if strip else text
 
 
 def _row_dict(frame: pd.DataFrame, i: int) -> dict[str, Any]:

@@ -197,6 +197,23 @@ def test_an_integer_beyond_any_float_is_a_422_naming_its_field(api) -> None:
         assert [p["field"] for p in r.json()["problems"]] == [column]
 
 
+@pytest.mark.parametrize("field", ["claim_id", "region", "full_name", "email"])
+def test_a_lone_surrogate_escape_is_a_422_naming_its_field_on_both_routes(api, field) -> None:
+    """JSON lets a string hold "\\ud800" alone; UTF-8 cannot (a 500 on storing it before)."""
+    client, auth, _, records, _, _ = api
+    rec = {**records[802], "claim_id": f"API-SUR-{field}"}
+    body = json.dumps({**rec, field: "x\\ud800"}).replace("\\\\ud800", "\\ud800")
+    assert '"x\\ud800"' in body  # the JSON escape itself, as a client would send it
+    one = client.post("/v1/score", content=body, headers={**auth, "content-type": "application/json"})
+    assert one.status_code == 422, one.text
+    assert [p["field"] for p in one.json()["problems"]] == [field]
+    batch = client.post("/v1/score/batch", content=f'{{"claims": [{body}]}}',
+                        headers={**auth, "content-type": "application/json"})
+    assert batch.status_code == 200, batch.text
+    (item,) = batch.json()["results"]
+    assert item["status"] == "rejected" and [p["field"] for p in item["problems"]] == [field]
+
+
 def test_rate_limit_gives_429_with_retry_after(api) -> None:
     client, auth, _, records, _, app = api
     service = app.state.scoring

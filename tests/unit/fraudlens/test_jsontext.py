@@ -112,3 +112,9 @@ def test_json_utf8_is_json_text() -> None:
     value = {"risk": 0.25, "x": math.nan, "name": "Zoë", "n": 10**30}
     assert json_utf8(value) == json_text(value).encode()
     assert json.loads(json_utf8({"risk": 0.25, "name": "Zoë"})) == {"risk": 0.25, "name": "Zoë"}
+
+
+def test_an_unpaired_surrogate_is_written_as_its_escape() -> None:
+    value = {"field": "name" + chr(0xDFFF), "n": 10**30}
+    assert json.loads(json_utf8(value)) == value
+    assert json.loads(json_text(value)) == value

@@ -162,6 +162,34 @@ def test_frame_and_record_paths_agree(spec: RecordSpec) -> None:
     assert len(v.accepted) + len(v.rejections) == len(rows)
 
 
+SURROGATE = chr(0xD800)  # what JSON's "\\ud800" escape reads as: no UTF-8 store can hold it
+
+
+@pytest.mark.parametrize("field", ["claim_id", "region", "full_name", "address", "typology", "program"])
+def test_an_unpaired_surrogate_is_a_named_rejection(spec: RecordSpec, field: str) -> None:
+    r = spec.validate_record({**GOOD, field: "x" + SURROGATE})
+    assert fields_of(r) == {field}
+    assert isinstance(r, Rejection)
+    r.reason.encode("utf-8")  # the rejection itself can be stored and answered
+    r.claim_id.encode("utf-8")
+    if field == "claim_id":
+        assert r.claim_id == "x\\ud800"
+    assert isinstance(spec.validate_record({**GOOD, field: "Zoë" if field != "program" else "housing"}), Claim)
+
+
+def test_an_unpaired_surrogate_in_a_frame_rejects_its_row(spec: RecordSpec) -> None:
+    """A frame made in Python (object columns) can hold one; pandas' text columns cannot."""
+    rows = [{**GOOD, "claim_id": f"S{i}"} for i in range(5)]
+    rows[1]["region"] = SURROGATE
+    rows[2]["claim_id"] = "S2" + SURROGATE
+    rows[3]["full_name"] = SURROGATE + "Ana"
+    rows[4]["typology"] = SURROGATE
+    v = spec.validate_frame(pd.DataFrame(rows, dtype=object))
+    assert list(v.accepted["claim_id"]) == ["S0"]
+    assert [(r.row, fields_of(r)) for r in v.rejections] == [
+        (1, {"region"}), (2, {"claim_id"}), (3, {"full_name"}), (4, {"typology"})]
+
+
 def test_spec_hash_is_stable_and_changes_with_content() -> None:
     a = RecordSpec.default()
     b = RecordSpec.from_dict({**a.raw, "version": 2})
