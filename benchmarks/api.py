@@ -455,7 +455,9 @@ def run_wrk(
         f"http://127.0.0.1:{port}/v1/score",
     ]
     load_before = os.getloadavg()
+    cpu_before = host_cpu_ticks()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
+    cpu_after = host_cpu_ticks()
     load_after = os.getloadavg()
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -480,6 +482,7 @@ def run_wrk(
         "socket_errors": socket_errors,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
+        "host_steal_share": steal_share(cpu_before, cpu_after),
     }
     if raw["non_200"]:
         out["first_non_200"] = {
@@ -489,6 +492,32 @@ def run_wrk(
     if rate:
         out["target_rps"] = rate
     return out
+
+
+def host_cpu_ticks() -> list[int] | None:
+    """The machine's CPU time counters (``/proc/stat``'s ``cpu`` line, Linux), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    return [int(x) for x in fields[1:]] if fields and fields[0] == "cpu" else None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's CPU time its hypervisor gave to other guests between two
+    :func:`host_cpu_ticks` readings ("steal"): on a shared virtual machine the same code runs
+    slower while it is high, so a slow point can be told from slow code. None off Linux.
+
+    >>> steal_share([100, 0, 50, 800, 0, 0, 0, 10], [300, 0, 100, 900, 0, 0, 0, 60])
+    0.125
+    """
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    delta = [b - a for a, b in zip(before[:8], after[:8], strict=True)]
+    total = sum(delta)
+    return round(delta[7] / total, 4) if total > 0 else None
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -592,6 +621,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "target_rps" in runs[0]:
         out["target_rps"] = runs[0]["target_rps"]
     out["load_1min"] = [r["load_before"][0] for r in runs]
+    steal = [r["host_steal_share"] for r in runs if r.get("host_steal_share") is not None]
+    out["host_steal_share"] = round(statistics.median(steal), 4) if steal else None
     out["runs"] = runs
     return out
 
@@ -749,6 +780,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if sat:
             best = max(sat, key=lambda v: v["rps"])
             block["saturation_rps"] = best["rps"]
+            block["saturation_host_steal_share"] = best.get("host_steal_share")
         results[f"workers_{w}"] = block
 
     # The issue names no worker count ("2 cores, load generator on the same machine"): the
@@ -767,6 +799,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "pass": p99 <= CHECK_P99_MS_AT_1000,
                 "margin_ms": round(CHECK_P99_MS_AT_1000 - p99, 3),
                 "achieved_rps": ours[top_rate]["rps"],
+                "host_steal_share": ours[top_rate].get("host_steal_share"),
             }
         if "saturation_rps" in block:
             rps = block["saturation_rps"]
@@ -776,6 +809,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "goal": GOAL_SATURATION_RPS,
                 "pass": rps >= CHECK_SATURATION_RPS,
                 "margin_rps": round(rps - CHECK_SATURATION_RPS, 1),
+                "host_steal_share": block.get("saturation_host_steal_share"),
             }
         ceiling_sat = [v["rps"] for k, v in block.get("ceiling", {}).items() if k.startswith("saturation")]
         if mine and ceiling_sat:

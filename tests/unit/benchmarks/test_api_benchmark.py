@@ -54,3 +54,22 @@ def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
     top = max(v["rps"] for k, v in ceiling.items() if k.startswith("saturation"))
     assert check["saturation_rps"]["ceiling_rps"] == top
     assert check["saturation_rps"]["vs_issue_ceiling"] == round(top / 4070, 2)
+    # and the share of the machine's CPU its hypervisor gave elsewhere meanwhile (Linux)
+    if Path("/proc/stat").exists():
+        steal = check["saturation_rps"]["host_steal_share"]
+        assert steal is not None and 0.0 <= steal <= 1.0
+        assert all(0.0 <= r["host_steal_share"] <= 1.0 for p in ours.values() for r in p["runs"])
+
+
+def test_steal_share_is_the_steal_column_over_all_cpu_time() -> None:
+    from importlib import util
+
+    spec = util.spec_from_file_location("api_bench", Path(__file__).parents[3] / "benchmarks" / "api.py")
+    assert spec is not None and spec.loader is not None
+    api = util.module_from_spec(spec)
+    spec.loader.exec_module(api)
+    before = [100, 0, 50, 800, 0, 0, 0, 10, 0, 0]
+    assert api.steal_share(before, [300, 0, 100, 900, 0, 0, 0, 60, 0, 0]) == 0.125
+    assert api.steal_share(before, before) is None and api.steal_share(None, before) is None
+    ticks = api.host_cpu_ticks()
+    assert ticks is None or len(ticks) >= 8
