@@ -18,6 +18,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from pydantic import BaseModel, Field
@@ -194,7 +195,14 @@ class ScoringService:
         self.batch_sizes = Histogram("fraudlens_score_batch_claims",
                                      "claims per micro-batch of POST /v1/score",
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
-        self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe)
+        self.busy = Counter("fraudlens_score_busy_seconds",
+                            "seconds this worker spent scoring micro-batches of POST /v1/score "
+                            "(its event loop waits meanwhile): the rate is the share of its time "
+                            "busy scoring", registry=self.registry)
+        # the process's CPU, memory and open files (Linux), beside the share above
+        ProcessCollector(registry=self.registry)
+        self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe,
+                                    busy=self.busy.inc)
         self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._swap_lock = threading.Lock()
 

@@ -11,6 +11,7 @@ server scores each request as soon as it arrives, since there is nothing to wait
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from fraudlens.spec import Claim
@@ -30,6 +31,10 @@ class MicroBatcher:
         Most claims scored in one call; 1 scores every request alone.
     observe : callable, optional
         Called with the size of each batch (the service's metrics).
+    busy : callable, optional
+        Called with the seconds each batch took to score (the event loop is blocked meanwhile):
+        their sum over a minute, divided by 60, is the share of the time the worker was busy
+        scoring, which says how close it runs to its one core.
     source : str
         The decision log's ``source`` for these claims.
     """
@@ -40,12 +45,14 @@ class MicroBatcher:
         max_batch: int = 64,
         observe: Callable[[int], None] | None = None,
         source: str = "api",
+        busy: Callable[[float], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self._scorer = scorer
         self.max_batch = max_batch
         self._observe = observe
+        self._busy = busy
         self.source = source
         self._queue: list[tuple[Claim, asyncio.Future[ScoreResult]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +77,7 @@ class MicroBatcher:
     def _score(self, batch: list[tuple[Claim, asyncio.Future[ScoreResult]]]) -> None:
         if self._observe is not None:
             self._observe(len(batch))
+        start = time.perf_counter()
         try:
             results = self._scorer().score_many([claim for claim, _ in batch], self.source)
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
@@ -77,6 +85,9 @@ class MicroBatcher:
                 if not future.done():
                     future.set_exception(exc)
             return
+        finally:
+            if self._busy is not None:
+                self._busy(time.perf_counter() - start)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():  # the client went away; the claim is scored and logged anyway
                 continue

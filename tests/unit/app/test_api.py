@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import pandas as pd
 import pytest
@@ -145,13 +146,21 @@ def test_batch_in_order_with_rejections(api) -> None:
 
 
 def test_model_health_and_metrics(api) -> None:
-    client, auth, _, _, _, _ = api
+    client, auth, _, records, _, _ = api
+    assert client.post("/v1/score", json={**records[803], "claim_id": "API-METRICS"}, headers=auth).status_code == 200
     m = client.get("/v1/models/current", headers=auth).json()
     assert m["version"] and m["feature_names"] and "threshold" in m["policy"]
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     text = client.get("/metrics").text
     assert "fraudlens_requests_total" in text and "fraudlens_request_seconds" in text
+    # how busy the worker is scoring, beside the process's CPU
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert found["fraudlens_score_busy_seconds_total"] > 0
+    if sys.platform == "linux":
+        assert found["process_cpu_seconds_total"] > 0
 
 
 def test_openapi_documents_errors_and_examples(api) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -102,15 +103,19 @@ def test_batcher_groups_concurrent_requests(fresh) -> None:
     scorer, new = fresh("b")
     claims = [scorer.validate(r) for r in new.iloc[500:560].to_dict("records")]
     sizes: list[int] = []
+    busy: list[float] = []
     before = scorer.log.count()  # the session's home may hold other tests' decisions
-    batcher = MicroBatcher(lambda: scorer, max_batch=16, observe=sizes.append)
+    batcher = MicroBatcher(lambda: scorer, max_batch=16, observe=sizes.append, busy=busy.append)
 
     async def main():
         return await asyncio.gather(
             *(batcher.score(c) for c in claims), batcher.score(claims[0]), return_exceptions=True
         )
 
+    start = time.perf_counter()
     results = asyncio.run(main())
+    elapsed = time.perf_counter() - start
+    assert len(busy) == len(sizes) and all(s > 0 for s in busy) and sum(busy) <= elapsed
     assert [r.claim_id for r in results[:-1]] == [c.claim_id for c in claims]
     assert results[-1].as_dict() == results[0].as_dict()  # the same claim twice: the same answer
     assert sum(sizes) == len(claims) + 1 and max(sizes) == 16 and len(sizes) == 4
@@ -135,12 +140,14 @@ def test_batcher_passes_conflicts_and_failures_to_each_caller(fresh) -> None:
         def score_many(self, claims, source):
             raise RuntimeError("database down")
 
-    broken = MicroBatcher(lambda: Broken())  # type: ignore[arg-type, return-value]
+    busy: list[float] = []
+    broken = MicroBatcher(lambda: Broken(), busy=busy.append)  # type: ignore[arg-type, return-value]
 
     async def two():
         return await asyncio.gather(broken.score(claim), broken.score(claim), return_exceptions=True)
 
     assert [type(r) for r in asyncio.run(two())] == [RuntimeError, RuntimeError]
+    assert len(busy) == 1  # a failed batch's time counts too
     with pytest.raises(ValueError, match="max_batch must be >= 1"):
         MicroBatcher(lambda: scorer, max_batch=0)
 
