@@ -557,10 +557,21 @@ def _printable(text: str) -> str:
 _UNICODE = "without an unpaired surrogate"
 
 
+def _text_of(v: Any) -> str | None:
+    """``str(v)``, or None for a value nested too deep to write (JSON allows a list in a list
+    a thousand levels down; ``str`` of it raises RecursionError)."""
+    try:
+        return str(v)
+    except RecursionError:
+        return None
+
+
 def _show(v: Any) -> str:
     if _missing(v):
         return "nothing"
-    text = repr(v) if isinstance(v, str) else str(v)
+    text = repr(v) if isinstance(v, str) else _text_of(v)
+    if text is None:
+        return f"a {type(v).__name__} nested too deep to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -568,7 +579,10 @@ def mask_value(v: Any) -> str:
     """How an identity value appears in an error: its type and length, never its content."""
     if _missing(v):
         return "nothing"
-    return f"a {type(v).__name__} of length {len(str(v))} (masked)"
+    text = _text_of(v)
+    if text is None:
+        return f"a {type(v).__name__} nested too deep (masked)"
+    return f"a {type(v).__name__} of length {len(text)} (masked)"
 
 
 # Each check first takes the common case (a text or a number that passes) in a few operations;
@@ -580,7 +594,7 @@ def _check_id(v: Any, column: str, errors: list[FieldError]) -> str | None:
         return s
     if _missing(v) or isinstance(v, bool | float | dict | list):
         errors.append(FieldError(column, "a non-empty text id", _show(v)))
-        return None if _missing(v) else _printable(str(v))
+        return None if _missing(v) or (text := _text_of(v)) is None else _printable(text)
     s = str(v).strip()
     if not unicode_ok(s):
         errors.append(FieldError(column, f"a text id {_UNICODE}", _show(v)))
@@ -703,7 +717,8 @@ def _check_label(v: Any, f: LabelField, errors: list[FieldError]) -> Any:
             errors.append(FieldError(f.column, "0 or 1", _show(v)))
             return None
         return int(x)  # type: ignore[arg-type]
-    if not unicode_ok(text := str(v)):
+    text = _text_of(v)
+    if text is None or not unicode_ok(text):
         errors.append(FieldError(f.column, f"text {_UNICODE}", _show(v)))
         return None
     return text
@@ -782,8 +797,10 @@ def _vec_label(col: pd.Series, f: LabelField, bad: np.ndarray) -> pd.Series:
         text = _as_text(col, bad)
         present = (text.notna() & (text != "")).fillna(False).to_numpy()
         x = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad |= present & ~np.isin(x, [0.0, 1.0])
-        return pd.Series(x, index=col.index).astype("Int64")
+        wrong = present & ~np.isin(x, [0.0, 1.0])
+        bad |= wrong
+        # a wrong value (1.5) is read as missing: Int64 cannot hold it (its row is rejected)
+        return pd.Series(np.where(wrong, np.nan, x), index=col.index).astype("Int64")
     before = bad.copy()
     text = _as_text(col, bad, strip=False)
     return text.where(~(bad & ~before), pd.NA)
@@ -796,7 +813,7 @@ def _as_text(col: pd.Series, bad: np.ndarray, strip: bool = True) -> pd.Series:
     try:
         text = col.astype("string")
     except UnicodeEncodeError:
-        wrong = np.fromiter((type(v) is str and not unicode_ok(v) for v in col), dtype=bool, count=len(col))
+        wrong = np.fromiter((isinstance(v, str) and not unicode_ok(v) for v in col), dtype=bool, count=len(col))
         bad |= wrong
         text = col.where(~wrong, None).astype("string")
     return text.str.strip() if strip else text

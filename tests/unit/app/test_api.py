@@ -223,6 +223,27 @@ def test_a_lone_surrogate_escape_is_a_422_naming_its_field_on_both_routes(api, f
     assert item["status"] == "rejected" and [p["field"] for p in item["problems"]] == [field]
 
 
+@pytest.mark.parametrize("depth", [50, 1000, 1023])
+def test_a_value_nested_deep_is_a_4xx_on_both_routes(api, depth) -> None:
+    """orjson reads JSON nested up to 1,024 levels; writing such a value into an error message
+    raised RecursionError (a 500 at 984-1,023 levels before)."""
+    client, auth, _, records, _, _ = api
+    nested = "[" * depth + "]" * depth
+    for field in ("claim_id", "amount", "full_name", "region", "typology"):
+        rec = {**records[804], "claim_id": f"API-DEEP-{depth}-{field}"}
+        body = json.dumps({**rec, field: "__NESTED__"}).replace('"__NESTED__"', nested)
+        headers = {**auth, "content-type": "application/json"}
+        one = client.post("/v1/score", content=body, headers=headers)
+        if field == "typology" and depth < 900:  # a label is kept as its text, as it always was
+            assert one.status_code == 200, one.text[:300]
+        else:
+            assert one.status_code == 422, (field, one.text[:300])
+            problems = one.json()["problems"]
+            assert [p["field"] for p in problems] == [field] or problems[0]["field"] == "(body)"
+        batch = client.post("/v1/score/batch", content=f'{{"claims": [{body}]}}', headers=headers)
+        assert batch.status_code < 500, (field, batch.text[:300])
+
+
 def test_rate_limit_gives_429_with_retry_after(api) -> None:
     client, auth, _, records, _, app = api
     service = app.state.scoring

@@ -190,6 +190,26 @@ def test_an_unpaired_surrogate_in_a_frame_rejects_its_row(spec: RecordSpec) -> N
         (1, {"region"}), (2, {"claim_id"}), (3, {"full_name"}), (4, {"typology"})]
 
 
+def test_odd_values_in_a_python_frame_reject_their_rows(spec: RecordSpec) -> None:
+    """A binary label of 1.5 (a TypeError in pandas before) and a numpy text holding a lone
+    surrogate each reject their row, as the record check does."""
+    rows = [{**GOOD, "claim_id": f"O{i}"} for i in range(3)]
+    rows[1]["is_fraud"] = 1.5
+    rows[2]["region"] = np.str_("north" + SURROGATE)
+    v = spec.validate_frame(pd.DataFrame(rows, dtype=object))
+    assert list(v.accepted["claim_id"]) == ["O0"]
+    assert [(r.row, fields_of(r)) for r in v.rejections] == [(1, {"is_fraud"}), (2, {"region"})]
+
+
+def test_a_value_nested_too_deep_to_write_is_a_named_rejection(spec: RecordSpec) -> None:
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    for field in ("claim_id", "amount", "full_name", "channel", "typology"):
+        r = spec.validate_record({**GOOD, field: deep})
+        assert fields_of(r) == {field} and "nested too deep" in r.errors[0].got  # type: ignore[union-attr]
+
+
 def test_spec_hash_is_stable_and_changes_with_content() -> None:
     a = RecordSpec.default()
     b = RecordSpec.from_dict({**a.raw, "version": 2})
