@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -374,7 +374,7 @@ class RecordSpec:
         out: dict[str, pd.Series] = {}
 
         ids = frame[self.id_column]
-        id_str = _as_text(ids, bad)
+        id_str = _as_text(ids, bad, takes=_id_like)
         bad |= id_str.isna().to_numpy() | (id_str == "").fillna(True).to_numpy()
         out[self.id_column] = id_str
 
@@ -769,7 +769,7 @@ def _vec_category(col: pd.Series, f: CategoricalField, bad: np.ndarray) -> pd.Se
         bad |= present
         text = pd.Series(pd.NA, index=col.index, dtype="string")
     else:
-        text = _as_text(col, bad)
+        text = _as_text(col, bad, takes=_text_like)
     present = (text.notna() & (text != "")).fillna(False).to_numpy()
     wrong = np.zeros(len(col), dtype=bool)
     if f.values:
@@ -785,7 +785,7 @@ def _vec_identity(col: pd.Series, f: IdentityField, bad: np.ndarray) -> pd.Serie
         bad |= col.notna().to_numpy()
         text = pd.Series(pd.NA, index=col.index, dtype="string")
     else:
-        text = _as_text(col, bad)
+        text = _as_text(col, bad, takes=_text_like)
     present = (text.notna() & (text != "")).fillna(False).to_numpy()
     if f.required:
         bad |= ~present
@@ -806,10 +806,32 @@ def _vec_label(col: pd.Series, f: LabelField, bad: np.ndarray) -> pd.Series:
     return text.where(~(bad & ~before), pd.NA)
 
 
-def _as_text(col: pd.Series, bad: np.ndarray, strip: bool = True) -> pd.Series:
-    """``col`` as pandas text (stripped). A value that is not Unicode text (an unpaired
-    surrogate: only a frame made in Python can hold one) marks its row bad and reads as
-    missing; pandas' text columns cannot hold it."""
+def _id_like(v: Any) -> bool:
+    """A value :func:`_check_id` takes as an id (as text)."""
+    return not isinstance(v, bool | float | dict | list)
+
+
+def _text_like(v: Any) -> bool:
+    """A value :func:`_check_category` and :func:`_check_identity` take as text."""
+    return isinstance(v, str | int | np.integer) and not isinstance(v, bool)
+
+
+def _as_text(
+    col: pd.Series, bad: np.ndarray, strip: bool = True, takes: Callable[[Any], bool] | None = None
+) -> pd.Series:
+    """``col`` as pandas text (stripped), marking bad the rows the record check would reject
+    for the value's type or text, each read as missing:
+
+    - in a column of Python objects (a frame made in Python, a Parquet list column), a value
+      ``takes`` refuses (a list where text is expected), which ``astype`` would turn into text;
+    - a value that is not Unicode text (an unpaired surrogate), which pandas' text columns
+      cannot hold.
+    """
+    if takes is not None and col.dtype == object:
+        refused = np.fromiter((not _missing(v) and not takes(v) for v in col), dtype=bool, count=len(col))
+        if refused.any():
+            bad |= refused
+            col = col.where(~refused, None)
     try:
         text = col.astype("string")
     except UnicodeEncodeError:

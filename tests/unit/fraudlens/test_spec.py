@@ -210,6 +210,30 @@ def test_a_value_nested_too_deep_to_write_is_a_named_rejection(spec: RecordSpec)
         assert fields_of(r) == {field} and "nested too deep" in r.errors[0].got  # type: ignore[union-attr]
 
 
+def test_a_python_frame_of_mixed_values_is_checked_as_each_record_is(spec: RecordSpec) -> None:
+    """In a column of Python objects (a frame made in Python, a Parquet list column), a list,
+    a float or a bool where text is expected is rejected as the record check rejects it, not
+    read as its text ("[1, 2]")."""
+    mutations = [
+        {}, {"region": [1, 2]}, {"full_name": ["Ana"]}, {"channel": 3.0}, {"claim_id": 4.5},
+        {"claim_id": True}, {"region": True}, {"bank_account": 12345}, {"region": 7},
+        {"address": {"street": "x"}}, {"claim_id": 17}, {"region": np.array(["a", "b"])},
+        {"citizenship": np.int64(1)}, {"email": None},
+    ]
+    rows = [{**GOOD, "claim_id": f"M{i}", **m} for i, m in enumerate(mutations)]
+    v = spec.validate_frame(pd.DataFrame(rows, dtype=object))
+    for i, rec in enumerate(rows):
+        one = spec.validate_record(rec)
+        rej = [r for r in v.rejections if r.row == i]
+        if isinstance(one, Rejection):
+            assert rej and fields_of(rej[0]) == fields_of(one), (i, rec, rej)
+        else:
+            assert not rej, (i, rej)
+    accepted = set(v.accepted["claim_id"])
+    assert accepted == {"M0", "M7", "M8", "17", "M13"}
+    assert len(v.accepted) + len(v.rejections) == len(rows)
+
+
 def test_spec_hash_is_stable_and_changes_with_content() -> None:
     a = RecordSpec.default()
     b = RecordSpec.from_dict({**a.raw, "version": 2})
