@@ -520,6 +520,19 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
     return round(delta[7] / total, 4) if total > 0 else None
 
 
+def projected_worker_cores(cores_busy: float, workers: int, ceiling_rps: float) -> float:
+    """The cores one worker would use at the same rate on a host as fast as the issue's: what
+    it used here, scaled by this host's ceiling against the issue's 4,070 req/s (an estimate:
+    our work taken to scale with the host as the constant endpoint's does). A worker has one
+    core: from about 0.9 requests queue behind the batch in progress, and past 1.0 it cannot
+    keep up at all.
+
+    >>> projected_worker_cores(0.97, 1, 5311.0)  # 97 % busy on a host 1.30 times as fast
+    1.27
+    """
+    return round(cores_busy / workers * ceiling_rps / ISSUE_CEILING_RPS, 2)
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     """User and system CPU seconds the processes ``pids`` have used (every thread); a process
     that is gone counts 0."""
@@ -818,6 +831,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             host = {"ceiling_rps": top, "vs_issue_ceiling": round(top / ISSUE_CEILING_RPS, 2)}
             for check in mine.values():
                 check.update(host)
+            busy = ours.get(top_rate, {}).get("server_cores_busy") if top_rate else None
+            if "p99_at_1000rps_ms" in mine and busy is not None:
+                projected = projected_worker_cores(busy, w, top)
+                mine["p99_at_1000rps_ms"]["projected_worker_cores_on_issue_host"] = projected
         if mine:
             checks[f"workers_{w}"] = mine
     all_runs = [r for rs in runs.values() for r in rs]

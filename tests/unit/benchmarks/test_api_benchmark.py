@@ -61,15 +61,27 @@ def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
         assert all(0.0 <= r["host_steal_share"] <= 1.0 for p in ours.values() for r in p["runs"])
 
 
-def test_steal_share_is_the_steal_column_over_all_cpu_time() -> None:
+def _benchmark_module():
+    """benchmarks/api.py, loaded by path (its folder is not a package)."""
     from importlib import util
 
     spec = util.spec_from_file_location("api_bench", Path(__file__).parents[3] / "benchmarks" / "api.py")
     assert spec is not None and spec.loader is not None
     api = util.module_from_spec(spec)
     spec.loader.exec_module(api)
+    return api
+
+
+def test_steal_share_is_the_steal_column_over_all_cpu_time() -> None:
+    api = _benchmark_module()
     before = [100, 0, 50, 800, 0, 0, 0, 10, 0, 0]
     assert api.steal_share(before, [300, 0, 100, 900, 0, 0, 0, 60, 0, 0]) == 0.125
     assert api.steal_share(before, before) is None and api.steal_share(None, before) is None
     ticks = api.host_cpu_ticks()
     assert ticks is None or len(ticks) >= 8
+
+
+def test_projected_worker_cores_scale_by_the_host() -> None:
+    api = _benchmark_module()
+    assert api.projected_worker_cores(0.5, 1, 4070.0) == 0.5  # the issue's own host
+    assert api.projected_worker_cores(1.6, 2, 8140.0) == 1.6  # two workers, twice as fast
