@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,21 +62,13 @@ def fingerprint(ts_us: int, amount: float, program: str, keys: Sequence[int]) ->
     True
     """
     h = _SEED
-    code = _program_codes.get(program)
-    if code is None:
-        code = text_code(program)
-        if len(_program_codes) < 1024:  # bounded: a program column is a handful of names
-            _program_codes[program] = code
-    for v in (ts_us, amount_code(amount), code, *keys):
-        z = h ^ (v & _M64)  # _mix, inlined: a claim's fingerprint mixes 12-14 values
-        z = ((z ^ (z >> 30)) * _C1) & _M64
-        z = ((z ^ (z >> 27)) * _C2) & _M64
-        h = z ^ (z >> 31)
+    for v in (ts_us, amount_code(amount), _program_code(program), *keys):
+        h = _mix(h ^ (v & _M64))
     return h >> 1
 
 
-#: Programs' text codes (a deployment has a handful of programs).
-_program_codes: dict[str, int] = {}
+#: :func:`text_code` of a claim's program, remembered (a deployment has a handful of programs).
+_program_code = lru_cache(maxsize=1024)(text_code)
 
 
 def fingerprint_many(
