@@ -592,7 +592,7 @@ def mask_value(v: Any) -> str:
 def _check_id(v: Any, column: str, errors: list[FieldError]) -> str | None:
     if type(v) is str and (s := v.strip()) and (s.isascii() or unicode_ok(s)):
         return s
-    if _missing(v) or isinstance(v, bool | float | dict | list):
+    if _missing(v) or not _id_like(v):
         errors.append(FieldError(column, "a non-empty text id", _show(v)))
         return None if _missing(v) or (text := _text_of(v)) is None else _printable(text)
     s = str(v).strip()
@@ -681,7 +681,7 @@ def _check_category(v: Any, f: CategoricalField, errors: list[FieldError]) -> st
         if f.required:
             errors.append(FieldError(f.column, f.expected, "nothing"))
         return None
-    if not isinstance(v, str | int | np.integer) or isinstance(v, bool):
+    if not _text_like(v):
         errors.append(FieldError(f.column, f.expected, _show(v)))
         return None
     s = str(v).strip()
@@ -698,7 +698,7 @@ def _check_identity(v: Any, f: IdentityField, errors: list[FieldError]) -> str |
         if f.required:
             errors.append(FieldError(f.column, f"a {f.kind} value", "nothing"))
         return None
-    if not isinstance(v, str | int | np.integer) or isinstance(v, bool):
+    if not _text_like(v):
         errors.append(FieldError(f.column, f"a {f.kind} value as text", mask_value(v)))
         return None
     s = str(v).strip()
@@ -801,18 +801,16 @@ def _vec_label(col: pd.Series, f: LabelField, bad: np.ndarray) -> pd.Series:
         bad |= wrong
         # a wrong value (1.5) is read as missing: Int64 cannot hold it (its row is rejected)
         return pd.Series(np.where(wrong, np.nan, x), index=col.index).astype("Int64")
-    before = bad.copy()
-    text = _as_text(col, bad, strip=False)
-    return text.where(~(bad & ~before), pd.NA)
+    return _as_text(col, bad, strip=False)  # a text it marks bad reads as missing
 
 
 def _id_like(v: Any) -> bool:
-    """A value :func:`_check_id` takes as an id (as text)."""
+    """A value taken as an id (as its text), in a record and in a frame."""
     return not isinstance(v, bool | float | dict | list)
 
 
 def _text_like(v: Any) -> bool:
-    """A value :func:`_check_category` and :func:`_check_identity` take as text."""
+    """A value a category or an identity field takes (as its text), in a record and in a frame."""
     return isinstance(v, str | int | np.integer) and not isinstance(v, bool)
 
 
