@@ -546,9 +546,21 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def _batch_totals(port: int) -> tuple[float, float] | None:
-    """The server's ``fraudlens_score_batch_claims`` histogram totals (claims, micro-batches),
-    from ``/metrics``; None when it cannot be read."""
+#: The ``/metrics`` totals a point reads before and after (with one worker): the claims and
+#: micro-batches of ``POST /v1/score``, the worker's full garbage collections (Python's count
+#: includes each settle's), and its settles of the heap (``fraudlens.heap``) with their seconds.
+TOTALS = {
+    "claims": ("fraudlens_score_batch_claims", "fraudlens_score_batch_claims_sum", None),
+    "batches": ("fraudlens_score_batch_claims", "fraudlens_score_batch_claims_count", None),
+    "full_collections": ("python_gc_collections", "python_gc_collections_total", "2"),
+    "settles": ("fraudlens_gc_settle_seconds", "fraudlens_gc_settle_seconds_count", None),
+    "settle_seconds": ("fraudlens_gc_settle_seconds", "fraudlens_gc_settle_seconds_sum", None),
+}
+
+
+def _server_totals(port: int) -> dict[str, float] | None:
+    """The server's :data:`TOTALS` from ``/metrics`` (those it does not export are left out);
+    None when it cannot be read."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode("utf-8", errors="replace")
@@ -556,34 +568,45 @@ def _batch_totals(port: int) -> tuple[float, float] | None:
         return None
     from prometheus_client.parser import text_string_to_metric_families
 
+    samples: dict[tuple[str, str | None], float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name == "fraudlens_score_batch_claims":
-            found = {s.name: s.value for s in family.samples}
-            claims = found.get("fraudlens_score_batch_claims_sum")
-            batches = found.get("fraudlens_score_batch_claims_count")
-            return None if claims is None or batches is None else (claims, batches)
-    return None
+        for sample in family.samples:
+            samples[sample.name, sample.labels.get("generation")] = sample.value
+    found = {name: samples.get((sample, gen)) for name, (_, sample, gen) in TOTALS.items()}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def server_view(
-    before: tuple[float, tuple[float, float] | None],
-    after: tuple[float, tuple[float, float] | None],
+    before: tuple[float, dict[str, float] | None],
+    after: tuple[float, dict[str, float] | None],
     requests: int,
     seconds: float,
     workers: int,
 ) -> dict[str, Any]:
     """What the server spent on one point: its worker processes' CPU (cores busy, and
     milliseconds a request) and, with one worker, the mean claims a micro-batch of
-    ``POST /v1/score`` held. With several workers ``/metrics`` answers from one of them, so
-    the batch size is left out."""
+    ``POST /v1/score`` held, the full garbage collections Python ran (each stops the worker;
+    with the heap settled they are short) and the settles of the heap with their mean
+    milliseconds. With several workers ``/metrics`` answers from one of them, so these are
+    left out."""
     cpu = after[0] - before[0]
     out: dict[str, Any] = {
         "server_cores_busy": round(cpu / seconds, 3) if seconds > 0 else None,
         "server_cpu_ms_per_request": round(1e3 * cpu / requests, 3) if requests else None,
     }
-    if workers == 1 and before[1] is not None and after[1] is not None:
-        claims, batches = after[1][0] - before[1][0], after[1][1] - before[1][1]
-        out["claims_per_batch"] = round(claims / batches, 2) if batches > 0 else None
+    if workers != 1 or before[1] is None or after[1] is None:
+        return out
+    first, last = before[1], after[1]
+    change = {k: last[k] - first[k] for k in TOTALS if k in first and k in last}
+    if "claims" in change and "batches" in change:
+        batches = change["batches"]
+        out["claims_per_batch"] = round(change["claims"] / batches, 2) if batches > 0 else None
+    if "full_collections" in change:  # Python counts a settle's collection among them
+        out["full_collections"] = int(change["full_collections"] - change.get("settles", 0))
+    if "settles" in change:
+        out["heap_settles"] = int(change["settles"])
+        if change["settles"] > 0 and "settle_seconds" in change:
+            out["heap_settle_ms_mean"] = round(1e3 * change["settle_seconds"] / change["settles"], 2)
     return out
 
 
@@ -620,7 +643,8 @@ _MEDIAN_KEYS = (
 
 
 #: The server's side of a point (fraudlens only; see :func:`server_view`).
-_SERVER_KEYS = ("server_cores_busy", "server_cpu_ms_per_request", "claims_per_batch")
+_SERVER_KEYS = ("server_cores_busy", "server_cpu_ms_per_request", "claims_per_batch",
+                "full_collections", "heap_settles", "heap_settle_ms_mean")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -746,7 +770,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             if n == "ceiling" and not pt["ceiling"]:
                                 continue
                             if n == "fraudlens":
-                                before = (_cpu_seconds(pids), _batch_totals(s.port))
+                                before = (_cpu_seconds(pids), _server_totals(s.port))
                             t0 = time.perf_counter()
                             r = run_wrk(
                                 s.port,
@@ -759,7 +783,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 tag=f"{run_id}-{tag}-{pt['name']}",
                             )
                             if n == "fraudlens":
-                                after = (_cpu_seconds(pids), _batch_totals(s.port))
+                                after = (_cpu_seconds(pids), _server_totals(s.port))
                                 seconds = time.perf_counter() - t0
                                 r.update(server_view(before, after, r["requests"], seconds, w))
                             runs.setdefault((w, n, pt["name"]), []).append(r)
@@ -876,6 +900,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "server_cores_busy / server_cpu_ms_per_request: CPU of the fraudlens worker processes "
             "(every thread) over the point, measured from wall-clock time around wrk; "
             "claims_per_batch: mean claims a micro-batch of POST /v1/score held (one worker only)",
+            "full_collections: the worker's full garbage collections on Python's own schedule "
+            "during the point; heap_settles / heap_settle_ms_mean: its settles of the heap "
+            "(fraudlens.heap; a full collection of what is not frozen, then gc.freeze) and their "
+            "mean milliseconds (one worker only)",
         ],
     }
     return report

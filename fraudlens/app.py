@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import graph
 from fraudlens.database import WalCheckpointer, make_engine, sqlite_file
+from fraudlens.heap import HeapKeeper
 from fraudlens.settings import Settings
 from review.keys import SqlKeyStore
 from review.store import ReviewStore
@@ -210,8 +211,14 @@ class FraudlensApp(FastAPI):
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scorer | None = None,
-               review: ReviewStore | None = None) -> FastAPI:
-    """Build the app. Nothing heavy happens at import; Ray is never started here."""
+               review: ReviewStore | None = None, keep_heap: bool = False) -> FastAPI:
+    """Build the app. Nothing heavy happens at import; Ray is never started here.
+
+    ``keep_heap`` (a server worker's app, :mod:`fraudlens.asgi`) settles the process's heap at
+    start-up and every ``settings.api.gc_settle_seconds`` (:class:`fraudlens.heap.HeapKeeper`);
+    it freezes every object alive at each settle, so an app built inside another program
+    (tests, a notebook) leaves it off.
+    """
     checkpointer = None
     if engine is None:
         # the server's own engine: its write-ahead log is copied by a thread, not by requests
@@ -239,12 +246,18 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         micro_batch=settings.api.micro_batch,
     )
     watcher = BundleWatcher(settings, service) if settings.bundle_dir is None else None
+    every = settings.api.gc_settle_seconds
+    heap = HeapKeeper(every, observe=service.settled) if keep_heap and every > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if watcher is not None:
             watcher.start()
+        if heap is not None:
+            heap.start()  # last: what start-up made is settled before the first request
         yield
+        if heap is not None:
+            heap.stop()
         if watcher is not None:
             watcher.stop()
         if checkpointer is not None:
@@ -266,6 +279,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
     app.state.review = review
     app.state.scoring = service
     app.state.watcher = watcher
+    app.state.heap = heap
     app.include_router(scoring_router)
     app.include_router(review_router)
     _install_error_handlers(app)

@@ -9,7 +9,7 @@ from fraudlens.settings import load_settings
 
 
 def _build() -> FastAPI:
-    return create_app(load_settings())
+    return create_app(load_settings(), keep_heap=True)
 
 
 app = _build()

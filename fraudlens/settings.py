@@ -29,6 +29,13 @@ class ApiSettings(BaseModel):
         description="most concurrent POST /v1/score requests a worker scores in one call "
         "(1 = each alone); every claim gets the answer it would get alone",
     )
+    gc_settle_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="how often a server worker collects its garbage and freezes what survived, "
+        "so that full collections stay short as the identity graph grows (0 = Python's own "
+        "schedule, whose full collections stop the worker for longer the bigger the graph)",
+    )
 
 
 class PolicySettings(BaseModel):

@@ -17,6 +17,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -24,6 +25,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
+from fraudlens.heap import Settled
 from fraudlens.jsontext import finite, json_utf8, parse_json
 from fraudlens.spec import Claim
 from scoring.batching import MicroBatcher
@@ -199,8 +201,18 @@ class ScoringService:
                             "seconds this worker spent scoring micro-batches of POST /v1/score "
                             "(its event loop waits meanwhile): the rate is the share of its time "
                             "busy scoring", registry=self.registry)
-        # the process's CPU, memory and open files (Linux), beside the share above
+        # the process's CPU, memory and open files (Linux), beside the share above, and its
+        # garbage collections by generation
         ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.settles = Histogram("fraudlens_gc_settle_seconds",
+                                 "seconds each settle of the heap took (a full collection of what "
+                                 "is not frozen, then gc.freeze; the event loop waits meanwhile)",
+                                 buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+                                 registry=self.registry)
+        self.frozen = Gauge("fraudlens_gc_frozen_objects",
+                            "objects in the permanent generation after the last settle of the heap",
+                            registry=self.registry)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe,
                                     busy=self.busy.inc)
         self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -217,6 +229,11 @@ class ScoringService:
             )
         series[0].inc()
         series[1].observe(seconds)
+
+    def settled(self, done: Settled) -> None:
+        """Count one settle of the heap (:class:`fraudlens.heap.HeapKeeper`)."""
+        self.settles.observe(done.seconds)
+        self.frozen.set(done.frozen)
 
     def swap(self, scorer: Scorer) -> None:
         """Serve ``scorer`` from the next request on; requests in flight finish on the old one."""

@@ -434,3 +434,51 @@ def test_every_answer_of_the_score_route_is_counted_and_timed_by_outcome(api) ->
         ok = {**ok, "claim_id": "API-METRICS-3"}
         sends[0] = ({"json": ok, "headers": auth}, None)
         sends[1] = ({"json": {**ok, "amount": ok["amount"] + 1}, "headers": auth}, "conflict")
+
+
+def test_a_server_app_settles_its_heap_and_reports_it(trained) -> None:
+    """``keep_heap`` (the server worker's app) settles at start-up and every
+    ``api.gc_settle_seconds``; an app built inside another program does not."""
+    import gc
+    import time
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings, _history, _new = trained
+    fast = settings.model_copy(update={"api": settings.api.model_copy(update={"gc_settle_seconds": 0.05})})
+    engine = make_engine(fast.db_url)
+    assert create_app(fast, engine=engine).state.heap is None  # keep_heap is off by default
+    off = settings.model_copy(update={"api": settings.api.model_copy(update={"gc_settle_seconds": 0.0})})
+    assert create_app(off, engine=engine, keep_heap=True).state.heap is None  # 0 turns it off
+    app = create_app(fast, engine=engine, keep_heap=True)
+    try:
+        with TestClient(app) as client:
+            time.sleep(0.3)
+            text = client.get("/metrics").text
+            assert app.state.heap.running
+        assert not app.state.heap.running  # stopped with the app
+    finally:
+        gc.unfreeze()  # a test process must not keep the objects it froze out of collections
+    found = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert found["fraudlens_gc_settle_seconds_count"] >= 3  # at start-up, then every 0.05 s
+    assert found["fraudlens_gc_frozen_objects"] > 0
+    assert found["python_gc_collections_total"] >= 0  # Python's own, by generation
+
+
+def test_the_server_entry_point_keeps_the_heap(trained) -> None:
+    """``fraudlens serve`` runs ``fraudlens.asgi:app``: its app settles the heap (in a process
+    of its own, so that this one freezes nothing)."""
+    import os
+    import subprocess
+
+    settings, _history, _new = trained
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
+    env.update(FRAUDLENS_HOME=str(settings.home), FRAUDLENS_DEMO="1", FRAUDLENS_API__GC_SETTLE_SECONDS="7.5")
+    code = (
+        "from fraudlens.asgi import app\n"
+        "from fastapi.testclient import TestClient\n"
+        "with TestClient(app): print(app.state.heap.every, app.state.heap.n_settles)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["7.5", "1"]  # the setting, and one settle at start-up
