@@ -520,17 +520,19 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
     return round(delta[7] / total, 4) if total > 0 else None
 
 
-def projected_worker_cores(cores_busy: float, workers: int, ceiling_rps: float) -> float:
-    """The cores one worker would use at the same rate on a host as fast as the issue's: what
-    it used here, scaled by this host's ceiling against the issue's 4,070 req/s (an estimate:
-    our work taken to scale with the host as the constant endpoint's does). A worker has one
-    core: from about 0.9 requests queue behind the batch in progress, and past 1.0 it cannot
-    keep up at all.
+def projected_saturation_rps(saturation_rps: float, ceiling_rps: float) -> float:
+    """The requests a second this run's saturation point would reach on a host as fast as the
+    issue's: scaled by this host's ceiling against the issue's 4,070 req/s (an estimate: our
+    work taken to scale with the host as the constant endpoint's does). Against the 1,000 req/s
+    of the p99 check it says how much headroom a worker would have there. (A worker's busy share
+    at 1,000 req/s does not: it scores whatever has arrived as soon as the last batch ends, so
+    it is busy nearly all the time at any rate past a few hundred, and its batches grow with the
+    load; its capacity is what it reaches at saturation.)
 
-    >>> projected_worker_cores(0.97, 1, 5311.0)  # 97 % busy on a host 1.30 times as fast
-    1.27
+    >>> projected_saturation_rps(2445.0, 5311.0)  # on a host 1.30 times as fast
+    1873.7
     """
-    return round(cores_busy / workers * ceiling_rps / ISSUE_CEILING_RPS, 2)
+    return round(saturation_rps * ISSUE_CEILING_RPS / ceiling_rps, 1)
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -855,10 +857,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             host = {"ceiling_rps": top, "vs_issue_ceiling": round(top / ISSUE_CEILING_RPS, 2)}
             for check in mine.values():
                 check.update(host)
-            busy = ours.get(top_rate, {}).get("server_cores_busy") if top_rate else None
-            if "p99_at_1000rps_ms" in mine and busy is not None:
-                projected = projected_worker_cores(busy, w, top)
-                mine["p99_at_1000rps_ms"]["projected_worker_cores_on_issue_host"] = projected
+            if "p99_at_1000rps_ms" in mine and "saturation_rps" in block:
+                # the load at the p99 check against what the worker takes at most, here and
+                # projected to the issue's host
+                p99_check, rps = mine["p99_at_1000rps_ms"], block["saturation_rps"]
+                p99_check["load_vs_saturation"] = round(1000.0 / rps, 2) if rps > 0 else None
+                p99_check["projected_saturation_rps_on_issue_host"] = projected_saturation_rps(rps, top)
         if mine:
             checks[f"workers_{w}"] = mine
     all_runs = [r for rs in runs.values() for r in rs]

@@ -84,7 +84,7 @@ def test_steal_share_is_the_steal_column_over_all_cpu_time() -> None:
     assert ticks is None or len(ticks) >= 8
 
 
-def test_projected_worker_cores_scale_by_the_host() -> None:
+def test_projected_saturation_scales_by_the_host() -> None:
     api = _benchmark_module()
-    assert api.projected_worker_cores(0.5, 1, 4070.0) == 0.5  # the issue's own host
-    assert api.projected_worker_cores(1.6, 2, 8140.0) == 1.6  # two workers, twice as fast
+    assert api.projected_saturation_rps(1800.0, 4070.0) == 1800.0  # the issue's own host
+    assert api.projected_saturation_rps(2400.0, 8140.0) == 1200.0  # a host twice as fast
