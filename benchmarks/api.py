@@ -368,8 +368,26 @@ class Server:
         return self.log.read_text("utf-8", errors="replace")[-2000:]
 
 
-def start_fraudlens(info: dict[str, Any], workdir: Path, workers: int, tag: str) -> Server:
-    """``fraudlens serve`` on a fresh copy of the set-up database (state from earlier points is dropped)."""
+def setting_env(settings: list[str]) -> dict[str, str]:
+    """``--setting`` values (``api.gc_settle_seconds=0``) as the server's environment variables.
+
+    >>> setting_env(["api.gc_settle_seconds=0", "api.micro_batch=16"])
+    {'FRAUDLENS_API__GC_SETTLE_SECONDS': '0', 'FRAUDLENS_API__MICRO_BATCH': '16'}
+    """
+    env = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--setting takes NAME=VALUE (e.g. api.gc_settle_seconds=0), got {item!r}")
+        env["FRAUDLENS_" + name.strip().upper().replace(".", "__")] = value
+    return env
+
+
+def start_fraudlens(
+    info: dict[str, Any], workdir: Path, workers: int, tag: str, settings: list[str] | None = None
+) -> Server:
+    """``fraudlens serve`` on a fresh copy of the set-up database (state from earlier points is
+    dropped), with ``settings`` (``--setting``) on top of the benchmark's own."""
     home = Path(info["home"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
     if info.get("postgres"):
@@ -384,6 +402,7 @@ def start_fraudlens(info: dict[str, Any], workdir: Path, workers: int, tag: str)
         FRAUDLENS_DEMO="1",
         FRAUDLENS_API__RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT_PER_MINUTE),
     )
+    env.update(setting_env(settings or []))
     exe = Path(sys.executable).parent / "fraudlens"
     argv = [
         str(exe) if exe.exists() else (shutil.which("fraudlens") or "fraudlens"),
@@ -718,6 +737,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes, ~3 s points, 1 repeat, 1 worker"
     )
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fraudlens setting for the server (repeatable), e.g. api.gc_settle_seconds=0",
+    )
     a = p.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (apt-get install wrk)")
@@ -730,6 +756,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             a.rates = "250"
         if a.connections == "16,32":
             a.connections = "16"
+    setting_env(a.setting)  # a malformed --setting stops here, before any set-up
     workers = [int(w) for w in a.workers.split(",")]
     if max(workers) > 1 and not a.postgres:
         raise SystemExit("more than one worker needs --postgres URL: fraudlens serves one worker on SQLite")
@@ -748,7 +775,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for rep in range(a.repeats):
             for w in workers:
                 tag = f"w{w}-r{rep}"
-                ours = start_fraudlens(info, a.workdir, w, tag)
+                ours = start_fraudlens(info, a.workdir, w, tag, a.setting)
                 ceil = start_ceiling(a.workdir, w, tag)
                 servers = {"fraudlens": ours, "ceiling": ceil}
                 try:
@@ -878,6 +905,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "wrk_threads": a.threads,
             "quick": a.quick,
             "rate_limit_per_minute": RATE_LIMIT_PER_MINUTE,
+            "settings": a.setting,
         },
         "machine": {
             "cores": os.cpu_count(),

@@ -88,3 +88,11 @@ def test_projected_saturation_scales_by_the_host() -> None:
     api = _benchmark_module()
     assert api.projected_saturation_rps(1800.0, 4070.0) == 1800.0  # the issue's own host
     assert api.projected_saturation_rps(2400.0, 8140.0) == 1200.0  # a host twice as fast
+
+
+def test_settings_become_the_servers_environment() -> None:
+    api = _benchmark_module()
+    assert api.setting_env(["api.gc_settle_seconds=0"]) == {"FRAUDLENS_API__GC_SETTLE_SECONDS": "0"}
+    assert api.setting_env([]) == {}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        api.setting_env(["api.gc_settle_seconds"])
