@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import graph
 from fraudlens.database import WalCheckpointer, make_engine, sqlite_file
-from fraudlens.heap import HeapKeeper
+from fraudlens.heap import HeapKeeper, safe_loop
 from fraudlens.settings import Settings
 from review.keys import SqlKeyStore
 from review.store import ReviewStore
@@ -254,7 +255,15 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
         if watcher is not None:
             watcher.start()
         if heap is not None:
-            heap.start()  # last: what start-up made is settled before the first request
+            loop = asyncio.get_running_loop()
+            if safe_loop(loop):
+                heap.start(loop)  # last: what start-up made is settled before the first request
+            else:
+                log.warning(
+                    "the heap is not settled on %s (api.gc_settle_seconds needs uvloop, the "
+                    "default where it is installed): full garbage collections will take longer "
+                    "as the identity graph grows", type(loop).__name__,
+                )
         yield
         if heap is not None:
             heap.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -211,8 +212,10 @@ class ScoringService:
                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
                                  registry=self.registry)
         self.frozen = Gauge("fraudlens_gc_frozen_objects",
-                            "objects in the permanent generation after the last settle of the heap",
+                            "objects in the permanent generation, which collections skip (the "
+                            "settles of the heap and the identity graph's load put them there)",
                             registry=self.registry)
+        self.frozen.set_function(gc.get_freeze_count)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe,
                                     busy=self.busy.inc)
         self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -233,7 +236,6 @@ class ScoringService:
     def settled(self, done: Settled) -> None:
         """Count one settle of the heap (:class:`fraudlens.heap.HeapKeeper`)."""
         self.settles.observe(done.seconds)
-        self.frozen.set(done.frozen)
 
     def swap(self, scorer: Scorer) -> None:
         """Serve ``scorer`` from the next request on; requests in flight finish on the old one."""

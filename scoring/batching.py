@@ -64,7 +64,13 @@ class MicroBatcher:
         self._queue.append((claim, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
-        return await future
+        try:
+            return await future
+        finally:
+            # A failed future holds its exception, whose traceback holds this frame: without
+            # this the three make a cycle, which a heap settled while the request waited
+            # (fraudlens.heap) would never free.
+            del future
 
     async def _drain(self) -> None:
         while self._queue:
@@ -81,9 +87,11 @@ class MicroBatcher:
         try:
             results = self._scorer().score_many([claim for claim, _ in batch], self.source)
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            _fail(batch, exc)
+            # the exception's traceback holds this frame, so this frame must not hold the
+            # futures, which hold the exception: a cycle that a settled heap (fraudlens.heap)
+            # would never free
+            batch.clear()
             return
         finally:
             if self._busy is not None:
@@ -95,3 +103,10 @@ class MicroBatcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _fail(batch: list[tuple[Claim, asyncio.Future[ScoreResult]]], exc: Exception) -> None:
+    """Every request of ``batch`` still waiting gets ``exc``."""
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

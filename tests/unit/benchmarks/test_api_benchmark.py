@@ -41,7 +41,7 @@ def test_quick_run_scores_new_claims_and_reports_ratios(tmp_path: Path) -> None:
         assert point["server_cpu_ms_per_request"] > 0
         assert point["claims_per_batch"] >= 1
         # the worker's full collections and settles of the heap over the point (a server
-        # settles every 10 s, so a 1 s point may see none)
+        # settles every 2 s, so a 1 s point may see none)
         assert point["full_collections"] >= 0 and point["heap_settles"] >= 0
     run = ours["rate_250"]["runs"][0]
     assert run["server_cpu_ms_per_request"] == pytest.approx(
