@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import threading
@@ -211,11 +210,6 @@ class ScoringService:
                                  "is not frozen, then gc.freeze; the event loop waits meanwhile)",
                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
                                  registry=self.registry)
-        self.frozen = Gauge("fraudlens_gc_frozen_objects",
-                            "objects in the permanent generation, which collections skip (the "
-                            "settles of the heap and the identity graph's load put them there)",
-                            registry=self.registry)
-        self.frozen.set_function(gc.get_freeze_count)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe,
                                     busy=self.busy.inc)
         self._series: dict[tuple[str, str], tuple[Any, Any]] = {}

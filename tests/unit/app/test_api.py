@@ -470,7 +470,7 @@ def test_a_server_app_settles_its_heap_and_reports_it(trained, caplog) -> None:
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
     found = {s.name: s.value for s in samples if not s.labels}
     assert found["fraudlens_gc_settle_seconds_count"] >= 3  # at start-up, then every 0.05 s
-    assert found["fraudlens_gc_frozen_objects"] > 0
+    assert "fraudlens_gc_frozen_objects" not in found  # counting them would walk them all
     full = [s.value for s in samples if s.name == "python_gc_collections_total" and s.labels == {"generation": "2"}]
     assert full and full[0] >= found["fraudlens_gc_settle_seconds_count"]  # a settle is a full collection
 
