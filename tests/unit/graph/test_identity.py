@@ -280,6 +280,41 @@ def test_state_persists_and_a_second_process_sees_it(tmp_path):
     assert a.rings() == b.rings()
 
 
+def test_loading_the_index_runs_no_collections_and_freezes_it(tmp_path, monkeypatch):
+    """Opening a graph (and reloading it after a failed write) makes its in-memory index with
+    garbage collection off, then freezes it, and leaves collection as it found it, on error too."""
+    import gc
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    open_graph(url).build(frame(fixture_rows()))
+    seen: list[bool] = []
+    real_sync = IdentityGraph.sync
+
+    def sync(self):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return real_sync(self)
+
+    monkeypatch.setattr(IdentityGraph, "sync", sync)
+    gc.unfreeze()
+    try:
+        assert gc.isenabled()
+        g = open_graph(url)
+        assert seen == [False] and gc.isenabled() and gc.get_freeze_count() > 0
+        gc.unfreeze()
+        g._reload()
+        assert seen == [False, False] and gc.isenabled() and gc.get_freeze_count() > 0
+
+        def failing(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("database gone")
+
+        monkeypatch.setattr(IdentityGraph, "sync", failing)
+        with pytest.raises(RuntimeError, match="database gone"):
+            g._reload()
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()  # a test process keeps nothing frozen
+
+
 def test_wrong_key_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'g.db'}"
     open_graph(url).build(frame(fixture_rows()[:2]))
