@@ -784,7 +784,9 @@ def _long_lived() -> Iterator[None]:
     """For loading the in-memory index: no garbage collections while its objects are made (half
     a million of them set off full collections that walk them all: opening the benchmark's graph
     took 3.2-3.5 s with them, 2.1 s without), and those objects frozen at the end, out of later
-    collections (see :mod:`fraudlens.heap`)."""
+    collections (see :mod:`fraudlens.heap`). The young garbage of the moment is collected first,
+    so that it is not frozen with them."""
+    gc.collect(1)
     enabled = gc.isenabled()
     gc.disable()
     try:
