@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -164,25 +165,29 @@ class BodyLimit:
             await self._reject(scope, send, start)
             return
         seen = 0
-        too_big = False
+        counted = False
 
         async def limited() -> Message:
-            nonlocal seen, too_big
+            nonlocal seen, counted
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    too_big = True
-                    raise _TooLarge
+                    if not counted and self.on_reject is not None:
+                        self.on_reject(scope, time.perf_counter() - start)
+                    counted = True
+                    # An HTTPException: a FastAPI route reading its body passes it on to the
+                    # app's handler (a 413 with this body) instead of calling it a parse error.
+                    raise _TooLarge(self.limit)
             return message
 
         try:
             await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(scope, send, start)
+        except _TooLarge:  # raised where no handler took it
+            await self._reject(scope, send, start, counted)
 
-    async def _reject(self, scope: Scope, send: Send, start: float) -> None:
-        if self.on_reject is not None:
+    async def _reject(self, scope: Scope, send: Send, start: float, counted: bool = False) -> None:
+        if self.on_reject is not None and not counted:
             self.on_reject(scope, time.perf_counter() - start)
         body = too_large_body(self.limit)
         await send({"type": "http.response.start", "status": 413,
@@ -190,8 +195,11 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """A streamed body passed the limit: the documented 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=json.loads(too_large_body(limit)))
 
 
 class FraudlensApp(FastAPI):
@@ -248,7 +256,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, scorer: Scor
     )
     watcher = BundleWatcher(settings, service) if settings.bundle_dir is None else None
     every = settings.api.gc_settle_seconds
-    heap = HeapKeeper(every, observe=service.settled) if keep_heap and every > 0 else None
+    heap = (
+        HeapKeeper(every, observe=service.settled, skipped=service.settles_skipped.inc)
+        if keep_heap and every > 0
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -210,6 +210,10 @@ class ScoringService:
                                  "is not frozen, then gc.freeze; the event loop waits meanwhile)",
                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
                                  registry=self.registry)
+        self.settles_skipped = Counter("fraudlens_gc_settles_skipped",
+                                       "settles of the heap that froze nothing because their "
+                                       "collection did not run (another thread was collecting)",
+                                       registry=self.registry)
         self.batcher = MicroBatcher(lambda: self.scorer, self.micro_batch, self.batch_sizes.observe,
                                     busy=self.busy.inc)
         self._series: dict[tuple[str, str], tuple[Any, Any]] = {}

@@ -125,6 +125,22 @@ def test_oversized_body_is_413(api) -> None:
     assert r.status_code == 413 and r.json()["error"] == "too_large"
 
 
+
+@pytest.mark.parametrize("path", ["/v1/score", "/v1/score/batch"])
+def test_a_streamed_body_over_the_limit_is_413_on_both_routes(api, path) -> None:
+    """A body sent in chunks without a Content-Length, past the limit: the documented 413, on
+    the batch route too (FastAPI had answered 400 "error parsing the body" there)."""
+    client, auth, *_ = api
+
+    def chunks():
+        for _ in range(6):
+            yield b"x" * 5_000
+
+    r = client.post(path, content=chunks(), headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json() == {"error": "too_large", "detail": "request body over 20000 bytes", "problems": []}
+
+
 def test_keys_401_and_403(api) -> None:
     client, _, audit_key, records, _, _ = api
     assert client.post("/v1/score", json=records[603]).status_code == 401
@@ -471,6 +487,7 @@ def test_a_server_app_settles_its_heap_and_reports_it(trained, caplog) -> None:
     found = {s.name: s.value for s in samples if not s.labels}
     assert found["fraudlens_gc_settle_seconds_count"] >= 3  # at start-up, then every 0.05 s
     assert "fraudlens_gc_frozen_objects" not in found  # counting them would walk them all
+    assert found["fraudlens_gc_settles_skipped_total"] == 0
     full = [s.value for s in samples if s.name == "python_gc_collections_total" and s.labels == {"generation": "2"}]
     assert full and full[0] >= found["fraudlens_gc_settle_seconds_count"]  # a settle is a full collection
 

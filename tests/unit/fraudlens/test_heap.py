@@ -141,11 +141,13 @@ def test_a_request_that_fails_after_a_settle_leaves_no_garbage(failure: str) -> 
 def test_a_settle_freezes_nothing_when_the_collection_did_not_run(monkeypatch) -> None:
     """``gc.collect()`` does nothing while another thread collects; freezing then would keep
     that garbage for good, so the settle waits for the next time."""
-    keeper = HeapKeeper(every=5.0)
+    told: list[bool] = []
+    keeper = HeapKeeper(every=5.0, skipped=lambda: told.append(True))
     frozen = gc.get_freeze_count()
     monkeypatch.setattr(gc, "collect", lambda *args: 0)  # as when another thread is collecting
     assert keeper.settle() is None
     assert gc.get_freeze_count() == frozen and keeper.n_skipped == 1 and keeper.n_settles == 0
+    assert told == [True]  # the service counts it on /metrics
     monkeypatch.undo()
     assert keeper.settle() is not None and keeper.n_settles == 1
 
