@@ -384,10 +384,11 @@ def setting_env(settings: list[str]) -> dict[str, str]:
 
 
 def start_fraudlens(
-    info: dict[str, Any], workdir: Path, workers: int, tag: str, settings: list[str] | None = None
+    info: dict[str, Any], workdir: Path, workers: int, tag: str, settings: dict[str, str] | None = None
 ) -> Server:
     """``fraudlens serve`` on a fresh copy of the set-up database (state from earlier points is
-    dropped), with ``settings`` (``--setting``) on top of the benchmark's own."""
+    dropped), with ``settings`` (``--setting``'s variables, :func:`setting_env`) on top of the
+    benchmark's own."""
     home = Path(info["home"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
     if info.get("postgres"):
@@ -402,7 +403,7 @@ def start_fraudlens(
         FRAUDLENS_DEMO="1",
         FRAUDLENS_API__RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT_PER_MINUTE),
     )
-    env.update(setting_env(settings or []))
+    env.update(settings or {})
     exe = Path(sys.executable).parent / "fraudlens"
     argv = [
         str(exe) if exe.exists() else (shutil.which("fraudlens") or "fraudlens"),
@@ -756,7 +757,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             a.rates = "250"
         if a.connections == "16,32":
             a.connections = "16"
-    setting_env(a.setting)  # a malformed --setting stops here, before any set-up
+    server_settings = setting_env(a.setting)  # a malformed --setting stops here, before any set-up
     workers = [int(w) for w in a.workers.split(",")]
     if max(workers) > 1 and not a.postgres:
         raise SystemExit("more than one worker needs --postgres URL: fraudlens serves one worker on SQLite")
@@ -775,7 +776,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for rep in range(a.repeats):
             for w in workers:
                 tag = f"w{w}-r{rep}"
-                ours = start_fraudlens(info, a.workdir, w, tag, a.setting)
+                ours = start_fraudlens(info, a.workdir, w, tag, server_settings)
                 ceil = start_ceiling(a.workdir, w, tag)
                 servers = {"fraudlens": ours, "ceiling": ceil}
                 try:

@@ -183,12 +183,15 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, send)
-        except _TooLarge:  # raised where no handler took it
-            await self._reject(scope, send, start, counted)
+        except _TooLarge:  # raised where no handler took it; counted when raised
+            await self._answer(send)
 
-    async def _reject(self, scope: Scope, send: Send, start: float, counted: bool = False) -> None:
-        if self.on_reject is not None and not counted:
+    async def _reject(self, scope: Scope, send: Send, start: float) -> None:
+        if self.on_reject is not None:
             self.on_reject(scope, time.perf_counter() - start)
+        await self._answer(send)
+
+    async def _answer(self, send: Send) -> None:
         body = too_large_body(self.limit)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

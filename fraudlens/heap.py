@@ -23,9 +23,8 @@ JSON, batches, the review pages and model swaps.
 Nothing here counts the frozen objects: ``gc.get_freeze_count()`` walks the whole permanent
 generation, which took about 40 ms in a server holding half a million objects (measured: a
 settle that reported the count stopped the event loop that long every 2 s, and the 99th
-percentile at 250 requests/s was 29-43 ms against 5.2-7.9 ms without settles). The
-process's resident memory on
-``/metrics`` is the cheap way to watch for a cycle a settle froze.
+percentile at 250 requests/s was 29-43 ms against 5.2-7.9 ms without settles). The process's
+resident memory on ``/metrics`` is the cheap way to watch for a cycle a settle froze.
 """
 
 from __future__ import annotations

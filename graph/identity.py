@@ -377,44 +377,40 @@ class IdentityGraph:
             self.sync()
             index = self.index
             first_row = len(index.claim_entity)
-            enabled = gc.isenabled()
-            gc.disable()  # millions of long-lived objects: no full collections while they are made
             helper: BuildHelper | None = None
             loaded = False
-            try:
-                # the helper (a build of more than one chunk) starts while the frame is sorted
-                with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
-                    # a sorted copy of the columns the graph reads only (a claims frame has many
-                    # more), its index the rows' positions in X
-                    ordered = (
-                        X[needed]
-                        .reset_index(drop=True)
-                        .sort_values(["submitted_at", "claim_id"], kind="stable")
-                    )
-                    index.reserve(first_row + len(X))
-                    sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
-                    bounds = np.cumsum([0, *sizes])
-                    parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-                    # rows another worker wrote since the read above (PostgreSQL) come
-                    # before this build's: then the answer looks each claim's row up
-                    if helper is not None:
-                        loaded = self._build_with_helper(parts, helper)
-                    else:
-                        with store.transaction(self.engine) as conn:
-                            loaded = self._lock_and_sync(conn)
-                            for part in parts:
-                                chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
-                                added = self._ingest(chunk.claims())
-                                self._write_rows(conn, chunk.rows(added, index))
-            except BaseException:
-                if helper is not None and helper.database is not None:
-                    self._restore_wal()
-                self._reload()  # the index is ahead of a store that rolled back
-                raise
-            finally:
-                gc.freeze()  # the index is long-lived: keep it out of later full collections
-                if enabled:
-                    gc.enable()
+            # millions of long-lived objects: no collections while they are made, frozen after
+            with _long_lived():
+                try:
+                    # the helper (a build of more than one chunk) starts while the frame is sorted
+                    with self._start_helper() if len(X) > BUILD_CHUNK else nullcontext() as helper:
+                        # a sorted copy of the columns the graph reads only (a claims frame has many
+                        # more), its index the rows' positions in X
+                        ordered = (
+                            X[needed]
+                            .reset_index(drop=True)
+                            .sort_values(["submitted_at", "claim_id"], kind="stable")
+                        )
+                        index.reserve(first_row + len(X))
+                        sizes = build_chunks(len(ordered), BUILD_CHUNK, BUILD_CHUNK // 16)
+                        bounds = np.cumsum([0, *sizes])
+                        parts = [ordered.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                        # rows another worker wrote since the read above (PostgreSQL) come
+                        # before this build's: then the answer looks each claim's row up
+                        if helper is not None:
+                            loaded = self._build_with_helper(parts, helper)
+                        else:
+                            with store.transaction(self.engine) as conn:
+                                loaded = self._lock_and_sync(conn)
+                                for part in parts:
+                                    chunk = _Chunk.of(part, *self._frame_hasher().keys(part))
+                                    added = self._ingest(chunk.claims())
+                                    self._write_rows(conn, chunk.rows(added, index))
+                except BaseException:
+                    if helper is not None and helper.database is not None:
+                        self._restore_wal()
+                    self._reload()  # the index is ahead of a store that rolled back
+                    raise
         logger.info(
             "identity graph built: %d claims, %d entities%s",
             len(X),
@@ -781,11 +777,11 @@ class IdentityGraph:
 
 @contextmanager
 def _long_lived() -> Iterator[None]:
-    """For loading the in-memory index: no garbage collections while its objects are made (half
-    a million of them set off full collections that walk them all: opening the benchmark's graph
-    took 3.2-3.5 s with them, 2.1 s without), and those objects frozen at the end, out of later
-    collections (see :mod:`fraudlens.heap`). The young garbage of the moment is collected first,
-    so that it is not frozen with them."""
+    """For loading or building the in-memory index: no garbage collections while its objects are
+    made (half a million of them set off full collections that walk them all: opening the
+    benchmark's graph took 3.2-3.5 s with them, 2.1 s without), and those objects frozen at the
+    end, out of later collections (see :mod:`fraudlens.heap`). The young garbage of the moment
+    is collected first, so that it is not frozen with them."""
     gc.collect(1)
     enabled = gc.isenabled()
     gc.disable()
