@@ -543,8 +543,10 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
 def projected_saturation_rps(saturation_rps: float, ceiling_rps: float) -> float:
     """The requests a second this run's saturation point would reach on a host as fast as the
     issue's: scaled by this host's ceiling against the issue's 4,070 req/s (an estimate: our
-    work taken to scale with the host as the constant endpoint's does). Against the 1,000 req/s
-    of the p99 check it says how much headroom a worker would have there. (A worker's busy share
+    work taken to scale with the host as the constant endpoint's does; from hosts at 0.7-0.8
+    times it came out a tenth above what a host at the issue's speed measured). Against the
+    1,000 req/s of the p99 check it says how much throughput headroom a worker would have there,
+    not its latency: at 0.58 of saturation the p99 was 24 ms there. (A worker's busy share
     at 1,000 req/s does not: it scores whatever has arrived as soon as the last batch ends, so
     it is busy nearly all the time at any rate past a few hundred, and its batches grow with the
     load; its capacity is what it reaches at saturation.)
@@ -568,15 +570,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-#: The ``/metrics`` totals a point reads before and after (with one worker): the claims and
-#: micro-batches of ``POST /v1/score``, the worker's full garbage collections (Python's count
-#: includes each settle's), and its settles of the heap (``fraudlens.heap``) with their seconds.
+#: The ``/metrics`` samples (name, ``generation`` label) a point reads before and after (with
+#: one worker): the claims and micro-batches of ``POST /v1/score``, the worker's full garbage
+#: collections (Python's count includes each settle's), and its settles of the heap
+#: (``fraudlens.heap``) with their seconds.
 TOTALS = {
-    "claims": ("fraudlens_score_batch_claims", "fraudlens_score_batch_claims_sum", None),
-    "batches": ("fraudlens_score_batch_claims", "fraudlens_score_batch_claims_count", None),
-    "full_collections": ("python_gc_collections", "python_gc_collections_total", "2"),
-    "settles": ("fraudlens_gc_settle_seconds", "fraudlens_gc_settle_seconds_count", None),
-    "settle_seconds": ("fraudlens_gc_settle_seconds", "fraudlens_gc_settle_seconds_sum", None),
+    "claims": ("fraudlens_score_batch_claims_sum", None),
+    "batches": ("fraudlens_score_batch_claims_count", None),
+    "full_collections": ("python_gc_collections_total", "2"),
+    "settles": ("fraudlens_gc_settle_seconds_count", None),
+    "settle_seconds": ("fraudlens_gc_settle_seconds_sum", None),
 }
 
 
@@ -594,7 +597,7 @@ def _server_totals(port: int) -> dict[str, float] | None:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[sample.name, sample.labels.get("generation")] = sample.value
-    found = {name: samples.get((sample, gen)) for name, (_, sample, gen) in TOTALS.items()}
+    found = {name: samples.get(key) for name, key in TOTALS.items()}
     return {name: value for name, value in found.items() if value is not None}
 
 

@@ -173,8 +173,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    if not counted and self.on_reject is not None:
-                        self.on_reject(scope, time.perf_counter() - start)
+                    if not counted:
+                        self._count(scope, start)
                     counted = True
                     # An HTTPException: a FastAPI route reading its body passes it on to the
                     # app's handler (a 413 with this body) instead of calling it a parse error.
@@ -187,9 +187,12 @@ class BodyLimit:
             await self._answer(send)
 
     async def _reject(self, scope: Scope, send: Send, start: float) -> None:
+        self._count(scope, start)
+        await self._answer(send)
+
+    def _count(self, scope: Scope, start: float) -> None:
         if self.on_reject is not None:
             self.on_reject(scope, time.perf_counter() - start)
-        await self._answer(send)
 
     async def _answer(self, send: Send) -> None:
         body = too_large_body(self.limit)

@@ -78,8 +78,9 @@ def json_text(value: Any) -> str:
 
 def json_utf8(value: Any) -> bytes:
     """An answer's body: the text :func:`json_text` writes, as UTF-8 bytes (orjson writes bytes,
-    so an answer skips a decode and an encode). What orjson cannot write is written compact by
-    :class:`StrictJson`, an unpaired surrogate as its JSON escape.
+    so an answer skips a decode and an encode). What orjson cannot write is written compact and
+    UTF-8 by :class:`StrictJson`, an unpaired surrogate as its JSON escape, where
+    :func:`json_text` keeps ``json.dumps``'s spaced, ASCII-escaped text.
 
     >>> json_utf8({"risk": 0.5, "reasons": [], "case_id": None})
     b'{"risk":0.5,"reasons":[],"case_id":null}'
@@ -102,7 +103,7 @@ def parse_json(data: bytes) -> Any:
     ``json.loads`` takes (the ``NaN`` / ``Infinity`` tokens, UTF-16 text, a lone surrogate
     escape) is read by ``json.loads``, which also raises what it always raised for text that is
     not JSON (``ValueError``, or ``RecursionError`` for deep nesting; orjson reads up to 1,024
-levels, where ``json.loads`` may give up a few dozen levels earlier). orjson reads an integer
+    levels, where ``json.loads`` may give up a few dozen levels earlier). orjson reads an integer
     beyond 64 bits as a float, ``json.loads`` as an int (an id ``"18446744073709551616"`` sent as a
     number must stay that id): a document with 19 digits in a row goes to ``json.loads`` too.
 
