@@ -125,7 +125,6 @@ def test_oversized_body_is_413(api) -> None:
     assert r.status_code == 413 and r.json()["error"] == "too_large"
 
 
-
 @pytest.mark.parametrize("path", ["/v1/score", "/v1/score/batch"])
 def test_a_streamed_body_over_the_limit_is_413_on_both_routes(api, path) -> None:
     """A body sent in chunks without a Content-Length, past the limit: the documented 413, on
